@@ -1,0 +1,10 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class InboundConfig(AppConfig):
+    """The inbound-marketing plugin: gated content, consent, opt-in, mailing and rights."""
+
+    name = "inbound"
+    verbose_name = _("Inbound marketing")
+    default_auto_field = "django.db.models.BigAutoField"

@@ -1,0 +1,10 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class PersonasConfig(AppConfig):
+    """Marketer-defined personas, the rules that assign them, and persona-targeted content."""
+
+    name = "personas"
+    verbose_name = _("Personas")
+    default_auto_field = "django.db.models.BigAutoField"

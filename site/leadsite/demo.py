@@ -1,0 +1,99 @@
+"""Demo content for `make run`: a German home page with a few standard pages.
+
+Every function here is idempotent: it looks things up by slug and only creates
+what is missing, so running the seed twice changes nothing.
+"""
+
+from django.db import transaction
+from wagtail.models import Page, Site
+
+from .models import HomePage, StandardPage
+
+HOME_SLUG = "home"
+
+STANDARD_PAGES = [
+    {
+        "slug": "ueber-uns",
+        "title": "Über uns",
+        "intro": "Wir helfen mittelständischen Unternehmen, rechtssicher neue Kunden zu gewinnen.",
+        "paragraph": "<p>Die Beispiel GmbH ist ein frei erfundenes Unternehmen für diese Demo.</p>",
+    },
+    {
+        "slug": "ressourcen",
+        "title": "Ressourcen",
+        "intro": "E-Books, Checklisten und Leitfäden für Marketing nach DSGVO und UWG.",
+        "paragraph": "<p>Hier finden Sie unsere kostenlosen Inhalte zum Herunterladen.</p>",
+    },
+]
+
+
+def _paragraph(html):
+    return [{"type": "paragraph", "value": html}]
+
+
+def ensure_home_page():
+    """Make the default site's root a `HomePage`, replacing Wagtail's placeholder page."""
+    site = Site.objects.filter(is_default_site=True).select_related("root_page").first()
+    if site and isinstance(site.root_page.specific, HomePage):
+        return site, False
+    tree_root = Page.get_first_root_node() or Page.add_root(
+        instance=Page(title="Root", slug="root")
+    )
+    home = HomePage.objects.filter(slug=HOME_SLUG, depth=2).first()
+    created = home is None
+    if created:
+        placeholder = tree_root.get_children().filter(slug=HOME_SLUG).first()
+        if placeholder is not None:  # Wagtail's "Welcome" page: free its slug, delete it below
+            Page.objects.filter(pk=placeholder.pk).update(slug="wagtail-welcome")
+        home = HomePage(
+            title="Willkommen bei der Beispiel GmbH",
+            slug=HOME_SLUG,
+            intro="<p>Rechtssicheres Inbound-Marketing: Inhalte, Einwilligung, Vertrauen.</p>",
+        )
+        tree_root.add_child(instance=home)
+        home.save_revision().publish()
+    if site is None:
+        site = Site.objects.create(
+            hostname="localhost", port=80, root_page=home, is_default_site=True,
+            site_name="Beispiel GmbH",
+        )
+    else:
+        old_root = site.root_page
+        site.root_page = home
+        site.site_name = site.site_name or "Beispiel GmbH"
+        site.save()
+        if old_root.pk != home.pk and not old_root.get_children().exists():
+            old_root.delete()
+    return site, created
+
+
+def ensure_standard_pages(home):
+    created = 0
+    for spec in STANDARD_PAGES:
+        if home.get_children().filter(slug=spec["slug"]).exists():
+            continue
+        page = StandardPage(
+            title=spec["title"],
+            slug=spec["slug"],
+            intro=spec["intro"],
+            body=_paragraph(spec["paragraph"]),
+            show_in_menus=True,
+        )
+        home.add_child(instance=page)
+        page.save_revision().publish()
+        created += 1
+    return created
+
+
+@transaction.atomic
+def seed():
+    """Create the demo site. Returns a list of human-readable lines about what changed."""
+    site, home_created = ensure_home_page()
+    home = site.root_page.specific
+    changes = []
+    if home_created:
+        changes.append(f"home page '{home.title}'")
+    pages = ensure_standard_pages(home)
+    if pages:
+        changes.append(f"{pages} standard page(s)")
+    return site, changes
