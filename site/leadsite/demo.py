@@ -10,6 +10,7 @@ from wagtail.models import Page, Site
 from .models import HomePage, StandardPage
 
 HOME_SLUG = "home"
+DEV_HOSTNAME, DEV_PORT = "127.0.0.1", 8000  # links in mails then open the `make run` site
 
 STANDARD_PAGES = [
     {
@@ -54,13 +55,15 @@ def ensure_home_page():
         home.save_revision().publish()
     if site is None:
         site = Site.objects.create(
-            hostname="localhost", port=80, root_page=home, is_default_site=True,
+            hostname=DEV_HOSTNAME, port=DEV_PORT, root_page=home, is_default_site=True,
             site_name="Beispiel GmbH",
         )
     else:
         old_root = site.root_page
         site.root_page = home
         site.site_name = site.site_name or "Beispiel GmbH"
+        if (site.hostname, site.port) == ("localhost", 80):  # Wagtail's default: point at `make run`
+            site.hostname, site.port = DEV_HOSTNAME, DEV_PORT
         site.save()
         if old_root.pk != home.pk and not old_root.get_children().exists():
             old_root.delete()
@@ -96,4 +99,19 @@ def seed():
     pages = ensure_standard_pages(home)
     if pages:
         changes.append(f"{pages} standard page(s)")
+    changes += seed_gated_content(site, home)
     return site, changes
+
+
+def seed_gated_content(site, home):
+    from . import demo_gated
+
+    changes = []
+    purposes = demo_gated.ensure_purposes(site)
+    if purposes:
+        changes.append(f"{purposes} consent purpose(s)")
+    resources = home.get_children().filter(slug="ressourcen").first() or home
+    pages = demo_gated.ensure_gated_pages(site, resources.specific)
+    if pages:
+        changes.append(f"{pages} gated page(s)")
+    return changes

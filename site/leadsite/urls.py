@@ -15,11 +15,16 @@ urlpatterns = [
     path("sitemap.xml", sitemap, name="sitemap"),
     path("robots.txt", views.robots_txt, name="robots_txt"),
     path("-/health/", views.health_check, name="health_check"),
+    path("inbound/", include("inbound.urls")),
 ]
 
 if settings.DEBUG:
+    # Images only: documents are served through Wagtail's view, which protects gated assets.
     from django.conf.urls.static import static
 
-    urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)
+    urlpatterns += static(settings.MEDIA_URL + "images/", document_root=f"{settings.MEDIA_ROOT}/images")
+    urlpatterns += static(
+        settings.MEDIA_URL + "original_images/", document_root=f"{settings.MEDIA_ROOT}/original_images"
+    )
 
 urlpatterns += [path("", include(wagtail_urls))]

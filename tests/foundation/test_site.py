@@ -37,7 +37,7 @@ def test_sitemap_lists_every_public_page(client, demo_site):
     assert response.status_code == 200
     locations = set(re.findall(r"<loc>([^<]+)</loc>", response.content.decode()))
     live_pages = Page.objects.live().public().filter(depth__gte=2)
-    assert live_pages.count() == 3
+    assert live_pages.count() >= 3
     for page in live_pages:
         assert page.full_url in locations
     draft = StandardPage(title="Entwurf", slug="entwurf", live=False)

@@ -147,9 +147,22 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "worker-heartbeat": {"task": "leadsite.tasks.answer_heartbeat", "schedule": 60.0},
+    "inbound-sweep-unsent-optin-mails": {
+        "task": "inbound.tasks.sweep_unsent_optin_mails", "schedule": 60.0,
+    },
+    "inbound-purge-unconfirmed-requests": {
+        "task": "inbound.tasks.purge_unconfirmed_requests", "schedule": 3600.0,
+    },
+}
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5,
 }
 
+# Cache (rate limits): local memory by default, CACHE_URL=redis://… shared between processes.
+CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://")}
+
 # Wagtail
+WAGTAILDOCS_SERVE_METHOD = "serve_view"  # every download passes the before_serve_document hook
 WAGTAIL_SITE_NAME = env("WAGTAIL_SITE_NAME", default="Lawful Inbound")
 WAGTAILADMIN_BASE_URL = env("WAGTAILADMIN_BASE_URL", default="http://127.0.0.1:8000")
 WAGTAILSEARCH_BACKENDS = {"default": {"BACKEND": "wagtail.search.backends.database"}}

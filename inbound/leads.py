@@ -1,0 +1,78 @@
+"""Leads (one person, i.e. one normalised e-mail address, on one Wagtail site) and their events."""
+
+import unicodedata
+
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+
+def normalise_email(address):
+    """Trim, apply Unicode NFC and lower-case the whole address.
+
+    Providers treat the local part case-insensitively in practice, and one lead per address
+    matters more than RFC 5321's theoretical case-sensitive local part.
+    """
+    return unicodedata.normalize("NFC", address.strip()).lower()
+
+
+class Lead(models.Model):
+    """One person on one site. Holds personal data: every view of it is permission-checked."""
+
+    site = models.ForeignKey(
+        "wagtailcore.Site", on_delete=models.CASCADE, related_name="+", verbose_name=_("site")
+    )
+    email = models.EmailField(_("e-mail address"), max_length=254)
+    created_at = models.DateTimeField(_("created"), default=timezone.now, db_index=True)
+    confirmed_at = models.DateTimeField(_("first confirmed"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("lead")
+        verbose_name_plural = _("leads")
+        constraints = [
+            models.UniqueConstraint(fields=["site", "email"], name="inbound_lead_unique_site_email")
+        ]
+        permissions = [("export_lead", _("Can export lead data and consent proof"))]
+
+    def __str__(self):
+        return self.email
+
+    @property
+    def is_confirmed(self):
+        return self.confirmed_at is not None
+
+
+class LeadEvent(models.Model):
+    """Something a lead (or, with tracking consent, a pseudonymous visitor) did.
+
+    One table for all behaviour, written often and read by scoring and personas.
+    """
+
+    OPTIN_CONFIRMED = "optin.confirmed"
+    DOWNLOAD = "download"
+
+    site = models.ForeignKey("wagtailcore.Site", on_delete=models.CASCADE, related_name="+")
+    lead = models.ForeignKey(
+        Lead, on_delete=models.CASCADE, null=True, blank=True, related_name="events"
+    )
+    kind = models.CharField(_("kind"), max_length=64)
+    page = models.ForeignKey(
+        "wagtailcore.Page", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    occurred_at = models.DateTimeField(_("time"), default=timezone.now)
+    data = models.JSONField(_("data"), default=dict, blank=True)
+
+    class Meta:
+        verbose_name = _("lead event")
+        verbose_name_plural = _("lead events")
+        indexes = [
+            models.Index(fields=["lead", "occurred_at"], name="inbound_event_lead_time"),
+            models.Index(fields=["site", "kind", "occurred_at"], name="inbound_event_site_kind"),
+        ]
+
+    def __str__(self):
+        return f"{self.kind} @ {self.occurred_at:%Y-%m-%d %H:%M}"
+
+
+def record_event(lead, kind, page=None, **data):
+    return LeadEvent.objects.create(site_id=lead.site_id, lead=lead, kind=kind, page=page, data=data)

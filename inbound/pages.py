@@ -1,0 +1,199 @@
+"""The gated page type: an e-book or checklist exchanged for an e-mail address and consent.
+
+Extension points follow `wagtail.contrib.forms`: override `get_form_class`,
+`process_form_submission` or `render_landing_page` to change one step.
+"""
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.template.response import TemplateResponse
+from django.utils.translation import get_language
+from django.utils.translation import gettext_lazy as _
+from modelcluster.fields import ParentalKey, ParentalManyToManyField
+from wagtail.admin.panels import FieldPanel, FieldRowPanel, InlinePanel, MultiFieldPanel
+from wagtail.contrib.forms.models import AbstractForm, AbstractFormField, AbstractFormSubmission
+from wagtail.contrib.forms.panels import FormSubmissionsPanel
+from wagtail.fields import RichTextField, StreamField
+from wagtail.search import index
+
+from . import capture, conf, legal
+from .blocks import IntroBlock
+from .client import ClientInfo, hit_rate_limit
+from .forms import GatedFormBuilder, is_reserved_name
+
+
+class GatedFormField(AbstractFormField):
+    """An extra question an editor adds to a gated form."""
+
+    page = ParentalKey("GatedPage", on_delete=models.CASCADE, related_name="form_fields")
+
+    def clean(self):
+        super().clean()
+        name = self.clean_name or self.get_field_clean_name()
+        if is_reserved_name(name):
+            raise ValidationError({"label": _("This label is reserved for the built-in fields; "
+                                              "please choose another one.")})
+
+
+class GatedFormSubmission(AbstractFormSubmission):
+    """The answers of one submission, linked to the lead so erasure can find them."""
+
+    lead = models.ForeignKey("inbound.Lead", on_delete=models.CASCADE, null=True, blank=True,
+                             related_name="submissions")
+
+    class Meta(AbstractFormSubmission.Meta):
+        verbose_name = _("form submission")
+        verbose_name_plural = _("form submissions")
+
+
+class GatedPage(AbstractForm):
+    """An e-book or checklist that visitors download after double opt-in."""
+
+    EBOOK = "ebook"
+    CHECKLIST = "checklist"
+    KIND_CHOICES = [(EBOOK, _("E-book")), (CHECKLIST, _("Checklist"))]
+
+    kind = models.CharField(_("kind"), max_length=16, choices=KIND_CHOICES, default=EBOOK)
+    intro = StreamField(IntroBlock(), verbose_name=_("intro"), blank=True)
+    cover_image = models.ForeignKey("wagtailimages.Image", on_delete=models.SET_NULL, null=True,
+                                    blank=True, related_name="+", verbose_name=_("cover image"))
+    asset = models.ForeignKey(
+        "wagtaildocs.Document", on_delete=models.PROTECT, null=True, blank=False, related_name="+",
+        verbose_name=_("file to download"),
+        help_text=_("Keep it in a private collection: it is only delivered through expiring "
+                    "per-lead links."),
+    )
+    thank_you_text = RichTextField(
+        _("thank-you text"), blank=True,
+        help_text=_("Shown after submitting, next to the request to check the inbox."),
+    )
+    confirmation_text = RichTextField(
+        _("confirmation text"), blank=True,
+        help_text=_("Shown after the visitor confirmed their address, above the download."),
+    )
+    purposes = ParentalManyToManyField(
+        "inbound.ConsentPurpose", blank=True, verbose_name=_("consent purposes offered"),
+        help_text=_("Each purpose is shown as its own unticked checkbox."),
+    )
+    require_marketing_consent = models.BooleanField(
+        _("download requires marketing consent"), default=False,
+        help_text=_("Off by default (coupling ban, Art. 7(4) GDPR). If on, a plain notice before "
+                    "the form says that consent is the price of the download."),
+    )
+    coupling_notice = models.TextField(
+        _("coupling notice"), blank=True, max_length=1000,
+        help_text=_("Optional wording of that notice; a default text is used if empty."),
+    )
+
+    content_panels = AbstractForm.content_panels + [
+        FormSubmissionsPanel(),
+        FieldPanel("kind"),
+        FieldPanel("intro"),
+        FieldRowPanel([FieldPanel("cover_image"), FieldPanel("asset")]),
+        MultiFieldPanel([
+            FieldPanel("purposes", widget=forms.CheckboxSelectMultiple),
+            FieldPanel("require_marketing_consent"),
+            FieldPanel("coupling_notice"),
+        ], heading=_("Consent")),
+        InlinePanel("form_fields", label=_("Extra form fields"),
+                    help_text=_("The e-mail field and the consent checkboxes are always present.")),
+        FieldPanel("thank_you_text"),
+        FieldPanel("confirmation_text"),
+    ]
+    search_fields = AbstractForm.search_fields + [index.SearchField("intro")]
+
+    template = "inbound/gated_page.html"
+    landing_page_template = "inbound/gated_page_landing.html"
+
+    class Meta:
+        verbose_name = _("gated download page")
+        verbose_name_plural = _("gated download pages")
+
+    # --- validation --------------------------------------------------------------------
+    def clean(self):
+        super().clean()
+        site = self.get_site()
+        if self.pk and site:
+            foreign = [p.name for p in self.purposes.all() if p.site_id != site.pk]
+            if foreign:
+                raise ValidationError({"purposes": _("These purposes belong to another site: %s")
+                                       % ", ".join(foreign)})
+
+    # --- form --------------------------------------------------------------------------
+    def offered_purposes(self):
+        return sorted(self.purposes.filter(active=True), key=lambda p: (p.sort_order, p.name))
+
+    def required_purpose_keys(self, purposes):
+        if not self.require_marketing_consent:
+            return set()
+        return {p.key for p in purposes if p.is_marketing}
+
+    def get_form_class(self, purposes=None, request=None):
+        purposes = self.offered_purposes() if purposes is None else purposes
+        site = self.get_site()
+        builder = GatedFormBuilder(
+            self.get_form_fields(), purposes=purposes, language=(get_language() or "de")[:2],
+            privacy_url=legal.footer_context(site).get("privacy_url") if site else None,
+            required_purpose_keys=self.required_purpose_keys(purposes),
+        )
+        return builder.get_form_class()
+
+    def get_form(self, *args, **kwargs):
+        purposes = self.offered_purposes()
+        form_class = self.get_form_class(purposes)
+        kwargs.setdefault("page", self)
+        return form_class(*args, purposes=purposes, **kwargs)
+
+    def get_submission_class(self):
+        return GatedFormSubmission
+
+    def get_data_fields(self):
+        return [("submit_time", _("Submission date")), ("email", _("E-mail address"))] + [
+            (field.clean_name, field.label) for field in self.get_form_fields()
+        ] + [("consents", _("Consents given"))]
+
+    # --- serving -----------------------------------------------------------------------
+    def client_is_rate_limited(self, client):
+        limit = conf.get("INBOUND_SUBMISSIONS_PER_CLIENT_PER_HOUR")
+        return hit_rate_limit("client", client.ip_truncated or "unknown", limit)
+
+    def process_form_submission(self, form, client=None):
+        """Store the submission and start the double opt-in. Returns the submission or None."""
+        return capture.capture_submission(self, form, client or ClientInfo("", "de")).submission
+
+    def serve(self, request, *args, **kwargs):
+        if request.method == "POST":
+            form = self.get_form(request.POST, user=request.user)
+            client = ClientInfo.from_request(request)
+            if self.client_is_rate_limited(client):
+                form.is_valid()
+                form.add_error(None, _("Too many requests from your network. Please try again in "
+                                       "an hour."))
+                return self.render_form(request, form, status=429)
+            if form.is_valid():
+                submission = self.process_form_submission(form, client)
+                return self.render_landing_page(request, submission, *args, **kwargs)
+            return self.render_form(request, form, status=400)
+        return self.render_form(request, self.get_form(user=request.user))
+
+    def render_form(self, request, form, status=200):
+        context = self.get_context(request)
+        context["form"] = form
+        return TemplateResponse(request, self.get_template(request), context, status=status)
+
+    def render_landing_page(self, request, form_submission=None, *args, **kwargs):
+        """The same "check your inbox" answer whether or not the address was known (D8)."""
+        context = self.get_context(request)
+        return TemplateResponse(request, self.get_landing_page_template(request), context)
+
+    def get_context(self, request, *args, **kwargs):
+        context = super().get_context(request, *args, **kwargs)
+        context["coupling_notice"] = self.coupling_notice_text() if self.require_marketing_consent else ""
+        return context
+
+    def coupling_notice_text(self):
+        return self.coupling_notice or _(
+            "Please note: this download is offered in exchange for your e-mail address and your "
+            "consent to receive marketing e-mails from us. You can withdraw that consent at any time."
+        )
