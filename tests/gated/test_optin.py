@@ -57,7 +57,8 @@ def test_second_confirm_is_harmless_and_says_so(client, pending, mailoutbox, on_
     with on_commit():
         response = client.post(pending)
     assert response.status_code == 200
-    assert "Bereits bestätigt" in response.content.decode() or "Already confirmed" in response.content.decode()
+    html = response.content.decode()
+    assert "Bereits bestätigt" in html or "Already confirmed" in html
     assert Lead.objects.get().confirmed_at == confirmed_at
     assert _ledger_kinds() == ["requested", "doi_sent", "confirmed"]
     assert len(mailoutbox) == 2, "no second delivery mail"
