@@ -8,3 +8,6 @@ class InboundConfig(AppConfig):
     name = "inbound"
     verbose_name = _("Inbound marketing")
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self):
+        from . import checks  # noqa: F401  (registers the system checks)

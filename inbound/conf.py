@@ -24,6 +24,8 @@ DEFAULTS = {
     "INBOUND_SWEEPER_GRACE": timedelta(minutes=2),
     # From-address for transactional mail until the legal settings provide one.
     "INBOUND_TRANSACTIONAL_FROM": None,
+    # The system check for incomplete legal notices: "warning" (development) or "error".
+    "INBOUND_LEGAL_CHECK_LEVEL": "warning",
     # Trust X-Forwarded-For from a reverse proxy (only behind one you control).
     "INBOUND_TRUST_X_FORWARDED_FOR": False,
 }

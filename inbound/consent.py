@@ -181,7 +181,8 @@ class ConsentEvent(models.Model):
     def compute_hash(self):
         payload = {
             "lead": self.lead_id, "seq": self.seq, "purpose": self.purpose_id,
-            "text_version": self.text_version_id, "kind": self.kind,
+            "text_version": self.text_version_id, "text_sha256": self.text_version.text_hash,
+            "kind": self.kind,
             "occurred_at": self.occurred_at.isoformat(), "channel": self.channel,
             "source_page_id": self.source_page_id,
             "source_page_title": self.source_page_title, "asset_id": self.asset_id,

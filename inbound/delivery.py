@@ -8,7 +8,7 @@ from django.core import signing
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
-from . import conf
+from . import conf, legal
 from .leads import LeadEvent, record_event
 from .mailing import build_transactional_mail, site_base_url
 from .optin import OptInRequest
@@ -75,5 +75,6 @@ def send_delivery_mail(optin_id):
     optin = OptInRequest.objects.select_related("lead__site", "page").get(pk=optin_id)
     if optin.confirmed_at is None or optin.page is None:
         return False
+    legal.ensure_complete(optin.lead.site)  # M5: stays queued (task retries) until complete
     build_delivery_mail(optin).send(fail_silently=False)
     return True

@@ -3,7 +3,7 @@
 All mail the plugin sends is built here, so every mail gets the same footer and headers.
 """
 
-from email.utils import make_msgid
+from email.utils import formataddr, make_msgid
 
 from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
@@ -18,8 +18,13 @@ def site_base_url(site):
 
 
 def transactional_from_address(site):
+    """The site's transactional sender (legal settings), with the company as display name."""
     from django.conf import settings
 
+    legal_settings = legal.settings_for(site)
+    address = legal_settings.transactional_from_email
+    if address:
+        return formataddr((legal_settings.company_name, address)) if legal_settings.company_name else address
     return conf.get("INBOUND_TRANSACTIONAL_FROM") or settings.DEFAULT_FROM_EMAIL
 
 

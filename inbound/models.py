@@ -2,10 +2,13 @@
 
 from .consent import ConsentEvent, ConsentPurpose, ConsentTextVersion
 from .leads import Lead, LeadEvent
+from .legal import LegalSettings
+from .legal_pages import ImprintPage, PrivacyPage
 from .optin import OptInRequest
 from .pages import GatedFormField, GatedFormSubmission, GatedPage
 
 __all__ = [
     "ConsentEvent", "ConsentPurpose", "ConsentTextVersion", "GatedFormField",
-    "GatedFormSubmission", "GatedPage", "Lead", "LeadEvent", "OptInRequest",
+    "GatedFormSubmission", "GatedPage", "ImprintPage", "Lead", "LeadEvent", "LegalSettings",
+    "OptInRequest", "PrivacyPage",
 ]

@@ -12,6 +12,7 @@ import logging
 import secrets
 import smtplib
 from dataclasses import dataclass
+from datetime import timedelta
 from enum import StrEnum
 
 from django.core import signing
@@ -21,8 +22,9 @@ from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
+from kombu.exceptions import OperationalError as KombuOperationalError
 
-from . import conf
+from . import conf, legal
 from .consent import ConsentEvent, append_events
 from .leads import LeadEvent, record_event
 
@@ -31,6 +33,7 @@ logger = logging.getLogger(__name__)
 TOKEN_SALT = "inbound.optin.confirm"
 MAIL_TEMPLATE = "inbound/mail/optin_confirm"
 MAIL_TEMPLATE_VERSION = "optin-confirm/1"
+LEGAL_RETRY_DELAY = timedelta(minutes=5)
 
 
 def _new_key():
@@ -133,12 +136,11 @@ class SendResult(StrEnum):
     FAILED = "failed"
     GAVE_UP = "gave_up"
     NOT_DUE = "not_due"
+    BLOCKED = "blocked"
 
 
 def backoff(attempts):
     """Delay before the next attempt after `attempts` failures: 1, 2, 4, … minutes, capped."""
-    from datetime import timedelta
-
     return min(timedelta(minutes=2 ** max(attempts - 1, 0)), conf.get("INBOUND_MAIL_BACKOFF_CAP"))
 
 
@@ -170,12 +172,18 @@ def send_confirmation_mail(optin_id, now=None):
     """
     now = now or timezone.now()
     with transaction.atomic():
-        optin = (OptInRequest.objects.select_for_update()
+        optin = (OptInRequest.objects.select_for_update(of=("self",))
                  .select_related("lead__site", "page").filter(pk=optin_id).first())
         if optin is None or optin.mail_sent_at or optin.confirmed_at or optin.mail_failed_at:
             return SendResult.ALREADY_DONE
         if optin.mail_next_attempt_at and optin.mail_next_attempt_at > now:
             return SendResult.NOT_DUE
+        missing = legal.missing_items(optin.lead.site)
+        if missing:  # M5: no mail without the legal footer; it stays queued and shows in the admin
+            optin.mail_last_error = (_("Legal notices incomplete: %s") % "; ".join(map(str, missing)))[:255]
+            optin.mail_next_attempt_at = now + LEGAL_RETRY_DELAY
+            optin.save(update_fields=["mail_last_error", "mail_next_attempt_at"])
+            return SendResult.BLOCKED
         message = build_confirmation_mail(optin)
         try:
             message.send(fail_silently=False)
@@ -215,13 +223,26 @@ def due_unsent_requests(now=None):
             .order_by("created_at").values_list("pk", flat=True))
 
 
+def sweep_unsent(limit=500):
+    """Send every due, never-sent confirmation mail. One failing request never stops the others."""
+    counts = {}
+    for optin_id in list(due_unsent_requests()[:limit]):
+        try:
+            result = str(send_confirmation_mail(optin_id))
+        except Exception:  # e.g. a template or database error in one request
+            logger.exception("Sweeper could not send the confirmation mail of request %s", optin_id)
+            result = "error"
+        counts[result] = counts.get(result, 0) + 1
+    return counts
+
+
 def enqueue_confirmation_mail(optin_id):
     """Queue the send. If the broker is unreachable, log it: the sweeper sends the mail later."""
     from .tasks import send_optin_mail
 
     try:
         send_optin_mail.delay(optin_id)
-    except Exception as exc:  # kombu raises OperationalError and friends; nothing may be lost
+    except (KombuOperationalError, OSError) as exc:  # broker unreachable: nothing may be lost
         logger.warning("Could not queue confirmation mail for opt-in request %s (%s); the sweeper "
                        "will send it.", optin_id, type(exc).__name__)
 
@@ -254,7 +275,8 @@ def confirm(optin, ip_truncated=""):
     Idempotent: a second call changes nothing and says so.
     """
     with transaction.atomic():
-        optin = OptInRequest.objects.select_for_update().select_related("lead", "page").get(pk=optin.pk)
+        optin = (OptInRequest.objects.select_for_update(of=("self",))
+                 .select_related("lead", "page").get(pk=optin.pk))
         if optin.confirmed_at:
             return ConfirmOutcome(optin, newly_confirmed=False)
         now = timezone.now()

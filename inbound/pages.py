@@ -21,6 +21,8 @@ from . import capture, conf, legal
 from .blocks import IntroBlock
 from .client import ClientInfo, hit_rate_limit
 from .forms import GatedFormBuilder, is_reserved_name
+from .legal_pages import RequiresLegalNotices
+from .page_forms import GatedPageAdminForm
 
 
 class GatedFormField(AbstractFormField):
@@ -47,7 +49,7 @@ class GatedFormSubmission(AbstractFormSubmission):
         verbose_name_plural = _("form submissions")
 
 
-class GatedPage(AbstractForm):
+class GatedPage(RequiresLegalNotices, AbstractForm):
     """An e-book or checklist that visitors download after double opt-in."""
 
     EBOOK = "ebook"
@@ -105,6 +107,7 @@ class GatedPage(AbstractForm):
 
     template = "inbound/gated_page.html"
     landing_page_template = "inbound/gated_page_landing.html"
+    base_form_class = GatedPageAdminForm
 
     class Meta:
         verbose_name = _("gated download page")
@@ -134,7 +137,7 @@ class GatedPage(AbstractForm):
         site = self.get_site()
         builder = GatedFormBuilder(
             self.get_form_fields(), purposes=purposes, language=(get_language() or "de")[:2],
-            privacy_url=legal.footer_context(site).get("privacy_url") if site else None,
+            privacy_url=legal.page_urls(site)["privacy_url"] if site else None,
             required_purpose_keys=self.required_purpose_keys(purposes),
         )
         return builder.get_form_class()

@@ -25,7 +25,7 @@ def purge_unconfirmed_requests(now=None):
                      .values_list("pk", flat=True)[:5000])
     for optin_id in stale_ids:
         with transaction.atomic():
-            optin = (OptInRequest.objects.select_for_update().select_related("lead", "page")
+            optin = (OptInRequest.objects.select_for_update(of=("self",)).select_related("lead", "page")
                      .filter(pk=optin_id, confirmed_at__isnull=True).first())
             if optin is None:
                 continue

@@ -4,7 +4,7 @@ import smtplib
 
 from celery import shared_task
 
-from . import delivery, optin, retention
+from . import delivery, legal, optin, retention
 
 
 @shared_task(ignore_result=True, acks_late=True)
@@ -16,15 +16,14 @@ def send_optin_mail(optin_id):
 @shared_task(ignore_result=True)
 def sweep_unsent_optin_mails():
     """Beat, every minute: send every confirmation mail that is due and was never sent."""
-    results = [optin.send_confirmation_mail(pk) for pk in list(optin.due_unsent_requests()[:500])]
-    return {str(result): results.count(result) for result in set(results)}
+    return optin.sweep_unsent()
 
 
 @shared_task(bind=True, ignore_result=True, acks_late=True, max_retries=8)
 def send_delivery_mail(self, optin_id):
     try:
         delivery.send_delivery_mail(optin_id)
-    except (smtplib.SMTPException, OSError) as exc:
+    except (smtplib.SMTPException, OSError, legal.LegalSetupIncomplete) as exc:
         raise self.retry(exc=exc, countdown=min(60 * 2 ** self.request.retries, 3600)) from exc
 
 

@@ -1,9 +1,31 @@
 """Registration only: the logic lives in the plugin's modules."""
 
 from django.http import Http404
+from django.utils.translation import gettext_lazy as _
 from wagtail import hooks
+from wagtail.permissions import register_permission_policy
+from wagtail.snippets.models import register_snippet
 
-from . import admin_access
+from . import admin_access, admin_views, legal_admin
+from .consent import ConsentPurpose
+from .leads import Lead
+from .viewsets import ConsentPurposeViewSet, LeadPermissionPolicy, LeadViewSet, NoDeletePermissionPolicy
+
+register_permission_policy(Lead, LeadPermissionPolicy(Lead))
+register_permission_policy(ConsentPurpose, NoDeletePermissionPolicy(ConsentPurpose))
+register_snippet(ConsentPurposeViewSet)
+
+
+@hooks.register("register_admin_viewset")
+def register_lead_admin():
+    return LeadViewSet("leads")
+
+
+@hooks.register("register_log_actions")
+def register_lead_log_actions(actions):
+    actions.register_action(admin_views.VIEW_ACTION, _("View lead"), _("Lead viewed"))
+    actions.register_action(admin_views.EXPORT_ACTION, _("Export consent proof"),
+                            _("Consent proof exported"))
 
 
 @hooks.register("before_serve_document")
@@ -15,5 +37,18 @@ def protect_gated_assets(document, request):
 
 @hooks.register("filter_form_submissions_for_user")
 def hide_gated_submissions_without_lead_permission(user, editable_forms):
-    """Editors without the lead permission see no personal data from gated forms."""
+    """Editors without the lead permission, or outside the page's site, see no gated answers."""
     return admin_access.filter_form_pages_for_user(user, editable_forms)
+
+
+# --- legal notices (L1, L4) ------------------------------------------------------------------
+hooks.register("before_publish_page", legal_admin.refuse_publish_without_legal_notices)
+hooks.register("before_unpublish_page", legal_admin.refuse_removing_legal_page)
+hooks.register("before_delete_page", legal_admin.refuse_removing_legal_page)
+hooks.register("construct_homepage_panels", legal_admin.add_legal_status_panel)
+
+
+@hooks.register("register_log_actions")
+def register_legal_log_actions(actions):
+    actions.register_action("inbound.publish_refused", _("Publishing refused"),
+                            _("Publishing refused: legal notices incomplete"))

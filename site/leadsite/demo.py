@@ -1,4 +1,4 @@
-"""Demo content for `make run`: a German home page with a few standard pages.
+"""Demo content for `make run`: a German home page with a few standard pages and a contact page.
 
 Every function here is idempotent: it looks things up by slug and only creates
 what is missing, so running the seed twice changes nothing.
@@ -7,7 +7,7 @@ what is missing, so running the seed twice changes nothing.
 from django.db import transaction
 from wagtail.models import Page, Site
 
-from .models import HomePage, StandardPage
+from .models import ContactFormField, ContactPage, HomePage, StandardPage
 
 HOME_SLUG = "home"
 DEV_HOSTNAME, DEV_PORT = "127.0.0.1", 8000  # links in mails then open the `make run` site
@@ -26,6 +26,15 @@ STANDARD_PAGES = [
         "paragraph": "<p>Hier finden Sie unsere kostenlosen Inhalte zum Herunterladen.</p>",
     },
 ]
+
+CONTACT_PAGE = {
+    "slug": "kontakt",
+    "title": "Kontakt",
+    "intro": "<p>Schreiben Sie uns: Wir antworten in der Regel innerhalb eines Werktags.</p>",
+    "thank_you_text": "<p>Vielen Dank für Ihre Nachricht. Wir melden uns bei Ihnen.</p>",
+    # (label, field type, required); no to_address, so the demo sends no mail
+    "fields": [("Name", "singleline", True), ("E-Mail", "email", True), ("Nachricht", "multiline", True)],
+}
 
 
 def _paragraph(html):
@@ -88,6 +97,20 @@ def ensure_standard_pages(home):
     return created
 
 
+def ensure_contact_page(home):
+    spec = CONTACT_PAGE
+    if home.get_children().filter(slug=spec["slug"]).exists():
+        return False
+    page = ContactPage(title=spec["title"], slug=spec["slug"], intro=spec["intro"],
+                       thank_you_text=spec["thank_you_text"], show_in_menus=True)
+    home.add_child(instance=page)
+    for order, (label, field_type, required) in enumerate(spec["fields"]):
+        page.form_fields.add(ContactFormField(sort_order=order, label=label, field_type=field_type,
+                                              required=required))
+    page.save_revision().publish()
+    return True
+
+
 @transaction.atomic
 def seed():
     """Create the demo site. Returns a list of human-readable lines about what changed."""
@@ -99,8 +122,21 @@ def seed():
     pages = ensure_standard_pages(home)
     if pages:
         changes.append(f"{pages} standard page(s)")
+    changes += seed_legal_notices(site, home)  # before any page with a form (L4)
+    if ensure_contact_page(home):
+        changes.append("contact page")
     changes += seed_gated_content(site, home)
     return site, changes
+
+
+def seed_legal_notices(site, home):
+    from . import demo_legal
+
+    pages, settings_changed = demo_legal.ensure_legal_pages(site, home)
+    changes = [f"{pages} legal page(s)"] if pages else []
+    if settings_changed:
+        changes.append("legal settings")
+    return changes
 
 
 def seed_gated_content(site, home):

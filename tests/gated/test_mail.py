@@ -1,5 +1,6 @@
 """The confirmation mail (D2, M5, M6) and what happens when SMTP fails."""
 
+import re
 import smtplib
 from datetime import timedelta
 
@@ -18,12 +19,11 @@ pytestmark = pytest.mark.django_db
 
 
 def test_confirmation_mail_is_plain_text_and_html_without_advertising(client, gated_page, mailoutbox,
-                                                                       on_commit, settings):
-    settings.INBOUND_TRANSACTIONAL_FROM = "Beispiel GmbH <noreply@beispiel.example>"
+                                                                       on_commit):
     with on_commit():
         submit(client, gated_page, consent_email_nurture="on")
     message = mailoutbox[0]
-    assert message.from_email == "Beispiel GmbH <noreply@beispiel.example>"
+    assert message.from_email == "Beispiel GmbH <noreply@beispiel-gmbh.example>", "M6: transactional sender"
     assert gated_page.title in message.subject
     html, mimetype = message.alternatives[0]
     assert mimetype == "text/html"
@@ -31,7 +31,12 @@ def test_confirmation_mail_is_plain_text_and_html_without_advertising(client, ga
         assert "/inbound/confirm/" in part
         assert "nichts" in part.lower() or "nothing" in part.lower()  # D2: ignoring does nothing
     assert "<img" not in html.lower(), "no tracking pixel"
-    assert html.count("<a ") == 1, "only the confirm link (legal links come with the legal settings)"
+    links = re.findall(r'<a href="([^"]+)"', html)
+    assert len(links) == 3, "D2: only the confirm link plus the imprint and privacy links"
+    assert "/inbound/confirm/" in links[0]
+    assert links[1].endswith("/impressum/") and links[2].endswith("/datenschutz/")
+    for part in (message.body, html):  # M5: the controller's identity in both parts
+        assert "Beispiel GmbH" in part and "Musterstraße 1" in part
     raw = message.message()
     assert raw["Message-ID"].endswith(">") and "@" in raw["Message-ID"]
     assert raw["Date"]
@@ -107,3 +112,25 @@ def test_sending_gives_up_visibly_after_the_last_attempt(client, gated_page, set
     request.refresh_from_db()
     assert request.mail_failed_at is not None
     assert request.pk not in list(optin.due_unsent_requests(now=timezone.now() + timedelta(days=1)))
+
+
+def test_one_broken_request_does_not_stop_the_sweeper(client, gated_page, demo_site, asset, monkeypatch,
+                                                      mailoutbox, on_commit, settings):
+    settings.EMAIL_BACKEND = "tests.gated.test_mail.FailingBackend"
+    with on_commit():
+        submit(client, gated_page, email="first@example.org")
+        submit(client, gated_page, email="second@example.org")
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    OptInRequest.objects.update(mail_next_attempt_at=None, created_at=timezone.now() - timedelta(minutes=5))
+    broken = OptInRequest.objects.get(lead__email="first@example.org")
+    real_build = optin.build_confirmation_mail
+
+    def build(request):
+        if request.pk == broken.pk:
+            raise RuntimeError("template exploded")
+        return real_build(request)
+
+    monkeypatch.setattr(optin, "build_confirmation_mail", build)
+    counts = sweep_unsent_optin_mails()
+    assert counts == {"error": 1, "sent": 1}
+    assert [m.to for m in django_mail.outbox] == [["second@example.org"]]

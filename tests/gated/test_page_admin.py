@@ -105,3 +105,23 @@ def test_editor_without_lead_permission_sees_no_submissions(client, gated_page, 
     index = client.get("/admin/forms/")
     assert "max.muster@example.org" not in index.content.decode()
     assert gated_page.title not in index.content.decode()
+
+
+def test_only_the_sites_own_purposes_are_offered_in_the_editor(admin_client, demo_site, purposes):
+    from wagtail.models import Page, Site
+
+    from inbound.consent import ConsentPurpose
+    from leadsite.models import HomePage
+
+    home_b = HomePage(title="B", slug="b")
+    Page.get_first_root_node().add_child(instance=home_b)
+    site_b = Site.objects.create(hostname="b.example", root_page=home_b)
+    foreign = ConsentPurpose.objects.create(site=site_b, key="b-news", name="B-News", text_de="B-Text")
+    html = admin_client.get(f"/admin/pages/add/inbound/gatedpage/{demo_site.root_page_id}/").content.decode()
+    assert f'value="{purposes["nurture"].pk}"' in html
+    assert f'value="{foreign.pk}"' not in html
+
+
+def test_legal_settings_page_choosers_are_limited_to_legal_page_types(admin_client, demo_site):
+    html = admin_client.get(f"/admin/settings/inbound/legalsettings/{demo_site.pk}/").content.decode()
+    assert "inbound.imprintpage" in html.lower() and "inbound.privacypage" in html.lower()

@@ -1,6 +1,8 @@
 """Settings for pytest. DATABASE_URL and CELERY_BROKER_URL from the environment still apply,
 so CI runs the same suite on SQLite with the filesystem broker and on PostgreSQL with Redis."""
 
+import os
+
 from .base import *  # noqa: F401,F403
 from .base import CELERY_BROKER_URL, DATABASES, VAR_DIR, env
 
@@ -10,9 +12,10 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 WAGTAILADMIN_BASE_URL = "http://testserver"
 
-# A file, not :memory:, so that a real Celery worker process can share the test database.
+# A file, not :memory:, so that a real Celery worker process can share the test database;
+# one per test run, so that runs side by side do not collide.
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
-    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-db.sqlite3")}
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-db-{os.getpid()}.sqlite3")}
 
 # Tests queue onto a broker folder of their own, never the one `make run` uses.
 if CELERY_BROKER_URL.startswith("filesystem://"):

@@ -1,0 +1,1 @@
+"""Benchmarks (not run by CI). How to run them and the figures: docs/benchmarks.md."""
