@@ -14,7 +14,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from . import conf
-from .consent import ConsentEvent, append_events
+from .consent import ConsentEvent, append_events, current_versions
 from .leads import Lead
 from .optin import OptInRequest, enqueue_confirmation_mail
 
@@ -53,15 +53,29 @@ def mails_in_window(lead, now):
     return OptInRequest.objects.filter(lead=lead, created_at__gte=window_start).count()
 
 
-def capture_submission(page, form, client):
-    """Store a valid submission and start the double opt-in. See the module docstring."""
+def text_versions_for(form, purposes, language):
+    """The current text versions of the ticked purposes: those the form's labels were built
+    from where the form has them in the client's language, else looked up in one query."""
+    language = (language or "de")[:2]
+    known = getattr(form, "text_versions", None)
+    if known is not None and getattr(form, "text_language", None) == language:
+        if all(p.pk in known for p in purposes):
+            return known
+    return current_versions(purposes, language)
+
+
+def capture_submission(page, form, client, site=None):
+    """Store a valid submission and start the double opt-in. See the module docstring.
+
+    `site` is the page's site where the caller has it already (else `page.get_site()`).
+    """
     if form.is_bot:
         logger.info("Honeypot submission on page %s discarded", page.pk)
         return CaptureOutcome(None, None, None, mail_queued=False)
-    site = page.get_site()
+    site = site or page.get_site()
     email = form.cleaned_data["email"]
     purposes = form.ticked_purposes()
-    versions = {p.pk: p.current_version(client.language) for p in purposes}
+    versions = text_versions_for(form, purposes, client.language)
     now = timezone.now()
     with transaction.atomic():
         lead = find_or_create_lead(site, email)
@@ -81,7 +95,8 @@ def capture_submission(page, form, client):
                 ip_truncated=client.ip_truncated,
                 expires_at=now + conf.get("INBOUND_OPTIN_LINK_MAX_AGE"),
             )
-        already = set(optin.purposes.values_list("pk", flat=True))
+        # A request created just now has no purposes yet.
+        already = set() if new_mail else set(optin.purposes.values_list("pk", flat=True))
         added = [p for p in purposes if p.pk not in already]
         if added:
             optin.purposes.add(*added)
@@ -89,6 +104,7 @@ def capture_submission(page, form, client):
                 lead, ConsentEvent.REQUESTED, [(p, versions[p.pk]) for p in added],
                 channel="web-form", opt_in=optin, source_page=page, asset=page.asset,
                 ip_truncated=client.ip_truncated, occurred_at=now,
+                lead_locked=True,  # find_or_create_lead locked (or created) the row
             )
         if new_mail:
             transaction.on_commit(partial(enqueue_confirmation_mail, optin.pk))
@@ -120,5 +136,25 @@ def restart_request(old, client):
             append_events(lead, ConsentEvent.REQUESTED, pairs, channel="resend-link", opt_in=optin,
                           source_page=page, asset=getattr(page, "asset", None),
                           ip_truncated=client.ip_truncated, occurred_at=now)
+        transaction.on_commit(partial(enqueue_confirmation_mail, optin.pk))
+    return optin
+
+
+def request_consents(lead, purposes, client, channel="preference-center"):
+    """A fresh double opt-in for purposes granted outside a form, e.g. re-granted in the
+    preference center (D6). Returns the request, or None when the mail cap is reached."""
+    now = timezone.now()
+    with transaction.atomic():
+        lead = Lead.objects.select_for_update().get(pk=lead.pk)
+        if mails_in_window(lead, now) >= conf.get("INBOUND_OPTIN_MAX_MAILS_PER_ADDRESS"):
+            return None
+        optin = OptInRequest.objects.create(
+            lead=lead, page=None, language=client.language, ip_truncated=client.ip_truncated,
+            expires_at=now + conf.get("INBOUND_OPTIN_LINK_MAX_AGE"),
+        )
+        optin.purposes.set(purposes)
+        append_events(lead, ConsentEvent.REQUESTED,
+                      [(p, p.current_version(client.language)) for p in purposes],
+                      channel=channel, opt_in=optin, ip_truncated=client.ip_truncated, occurred_at=now)
         transaction.on_commit(partial(enqueue_confirmation_mail, optin.pk))
     return optin

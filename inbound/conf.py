@@ -26,6 +26,10 @@ DEFAULTS = {
     "INBOUND_TRANSACTIONAL_FROM": None,
     # The system check for incomplete legal notices: "warning" (development) or "error".
     "INBOUND_LEGAL_CHECK_LEVEL": "warning",
+    # From-address for marketing mail until the legal settings provide one.
+    "INBOUND_MARKETING_FROM": None,
+    # Optional mailto for List-Unsubscribe (RFC 2369), e.g. "unsubscribe@example.com".
+    "INBOUND_UNSUBSCRIBE_MAILTO": None,
     # Trust X-Forwarded-For from a reverse proxy (only behind one you control).
     "INBOUND_TRUST_X_FORWARDED_FOR": False,
 }

@@ -117,6 +117,34 @@ class ConsentTextVersion(models.Model):
         raise ImmutableRecordError("Consent text versions are never deleted.")
 
 
+def current_versions(purposes, language=None):
+    """The current text version of each purpose, in one query: `{purpose_id: ConsentTextVersion}`.
+
+    Like `ConsentPurpose.current_version` for every purpose at once: the newest version in the
+    language, else the newest German one. A purpose without any version is left out. Each
+    version's `purpose` is set to the purpose object passed in, so it costs no further query.
+    """
+    purposes = list(purposes)
+    if not purposes:
+        return {}
+    language = (language or get_language() or "de")[:2]
+    newest = (ConsentTextVersion.objects
+              .filter(purpose=models.OuterRef("purpose"), language=models.OuterRef("language"))
+              .order_by("-version").values("version")[:1])
+    rows = ConsentTextVersion.objects.filter(
+        purpose__in=[p.pk for p in purposes], language__in=sorted({language, "de"}),
+        version=models.Subquery(newest),
+    )
+    found = {(version.purpose_id, version.language): version for version in rows}
+    versions = {}
+    for purpose in purposes:
+        version = found.get((purpose.pk, language)) or found.get((purpose.pk, "de"))
+        if version is not None:
+            version.purpose = purpose
+            versions[purpose.pk] = version
+    return versions
+
+
 def ensure_text_version(purpose, language, text):
     """Return the newest version of the text, creating a new version if the text changed."""
     latest = purpose.text_versions.filter(language=language).order_by("-version").first()
@@ -207,16 +235,20 @@ class ConsentEvent(models.Model):
 
 
 def append_events(lead, kind, purposes_with_versions, *, channel, opt_in=None, source_page=None,
-                  asset=None, ip_truncated="", mail_template_version="", occurred_at=None):
+                  asset=None, ip_truncated="", mail_template_version="", occurred_at=None,
+                  lead_locked=False):
     """Append one event per (purpose, text version) to the lead's chain.
 
     Locks the lead row so concurrent appends for one lead get consecutive sequence numbers
-    and an unbroken hash chain. Must run inside a transaction.
+    and an unbroken hash chain. Must run inside a transaction. A caller that already holds
+    the lock on the lead's row in this transaction (`select_for_update`, or it created the
+    row) passes `lead_locked=True` to save the second lock query.
     """
     from .leads import Lead
 
     occurred_at = (occurred_at or timezone.now()).astimezone(UTC)
-    Lead.objects.select_for_update().filter(pk=lead.pk).values_list("pk", flat=True).first()
+    if not lead_locked:
+        Lead.objects.select_for_update().filter(pk=lead.pk).values_list("pk", flat=True).first()
     last = ConsentEvent.objects.filter(lead=lead).order_by("-seq").values("seq", "hash").first()
     seq, prev_hash = (last["seq"], last["hash"]) if last else (0, "")
     created = []
@@ -282,3 +314,36 @@ def verify_chain(events):
         prev_hash = event.hash
         expected_seq = event.seq + 1
     return problems
+
+
+def withdraw(lead, purposes, *, channel, occurred_at=None):
+    """Append a `withdrawn` event for each of the purposes that is confirmed or pending (M4).
+
+    Locks the lead, so from the commit on no marketing send can pass the send-time check.
+    Returns the events written (none if nothing was active).
+    """
+    from .leads import Lead
+
+    Lead.objects.select_for_update().filter(pk=lead.pk).values_list("pk", flat=True).first()
+    states = lead_consent_states(lead)
+    active = [p for p in purposes if states.get(p.pk) in (ConsentEvent.CONFIRMED, PENDING)]
+    if not active:
+        return []
+    last_versions = {
+        event.purpose_id: event.text_version
+        for event in ConsentEvent.objects.filter(lead=lead, purpose__in=active).select_related("text_version")
+        .order_by("seq")
+    }
+    return append_events(lead, ConsentEvent.WITHDRAWN, [(p, last_versions[p.pk]) for p in active],
+                         channel=channel, occurred_at=occurred_at)
+
+
+def marketing_purposes(lead):
+    return list(ConsentPurpose.objects.filter(site_id=lead.site_id, is_marketing=True))
+
+
+def has_confirmed_marketing_consent(lead, states=None):
+    states = lead_consent_states(lead) if states is None else states
+    marketing_ids = set(ConsentPurpose.objects.filter(site_id=lead.site_id, is_marketing=True)
+                        .values_list("pk", flat=True))
+    return any(states.get(pk) == ConsentEvent.CONFIRMED for pk in marketing_ids)

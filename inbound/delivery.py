@@ -10,7 +10,7 @@ from django.utils.translation import gettext as _
 
 from . import conf, legal
 from .leads import LeadEvent, record_event
-from .mailing import build_transactional_mail, site_base_url
+from .mailing import SentMail, build_transactional_mail, send_and_record, site_base_url
 from .optin import OptInRequest
 
 TOKEN_SALT = "inbound.download"
@@ -73,8 +73,8 @@ def build_delivery_mail(optin):
 def send_delivery_mail(optin_id):
     """Mail the download link after confirmation. Raises on SMTP failure so the task retries."""
     optin = OptInRequest.objects.select_related("lead__site", "page").get(pk=optin_id)
-    if optin.confirmed_at is None or optin.page is None:
+    if optin.confirmed_at is None or optin.page is None or not hasattr(optin.page.specific, "asset"):
         return False
     legal.ensure_complete(optin.lead.site)  # M5: stays queued (task retries) until complete
-    build_delivery_mail(optin).send(fail_silently=False)
+    send_and_record(optin.lead, SentMail.DELIVERY, build_delivery_mail(optin))
     return True

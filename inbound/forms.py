@@ -13,6 +13,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from wagtail.contrib.forms.forms import BaseForm, FormBuilder
 
+from .consent import current_versions
 from .leads import normalise_email
 
 EMAIL_FIELD = "email"
@@ -68,15 +69,20 @@ class NormalisedEmailField(forms.EmailField):
 
 
 class GatedFormBuilder(FormBuilder):
-    """Builds the form of a gated page: e-mail, the editor's fields, consents, honeypot."""
+    """Builds the form of a gated page: e-mail, the editor's fields, consents, honeypot.
+
+    `versions` is `{purpose_id: ConsentTextVersion}` as `consent.current_versions` returns it
+    for the purposes and language; it is looked up (in one query) when not given.
+    """
 
     def __init__(self, fields, purposes=(), language="de", privacy_url=None,
-                 required_purpose_keys=()):
+                 required_purpose_keys=(), versions=None):
         super().__init__(fields)
         self.purposes = list(purposes)
         self.language = language
         self.privacy_url = privacy_url
         self.required_purpose_keys = set(required_purpose_keys)
+        self.versions = current_versions(self.purposes, language) if versions is None else versions
 
     def create_singleline_field(self, field, options):
         options["max_length"] = SINGLELINE_MAX_LENGTH
@@ -95,7 +101,7 @@ class GatedFormBuilder(FormBuilder):
         return forms.URLField(**options)
 
     def consent_label(self, purpose):
-        version = purpose.current_version(self.language)
+        version = self.versions.get(purpose.pk)
         text = version.text if version else purpose.text_for(self.language)
         if self.privacy_url:
             return format_html('{} <a href="{}" target="_blank" rel="noopener">{}</a>', text,
@@ -132,9 +138,13 @@ class GatedFormBuilder(FormBuilder):
 class GatedForm(BaseForm):
     """Validation shared by every gated form."""
 
-    def __init__(self, *args, purposes=(), **kwargs):
+    def __init__(self, *args, purposes=(), text_versions=None, text_language=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.purposes = list(purposes)
+        # The text versions the consent labels were built from ({purpose_id: version}) and
+        # their language, so that capturing the submission need not look them up again.
+        self.text_versions = text_versions
+        self.text_language = text_language
 
     @property
     def is_bot(self):

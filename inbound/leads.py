@@ -1,5 +1,6 @@
 """Leads (one person, i.e. one normalised e-mail address, on one Wagtail site) and their events."""
 
+import secrets
 import unicodedata
 
 from django.db import models
@@ -16,6 +17,10 @@ def normalise_email(address):
     return unicodedata.normalize("NFC", address.strip()).lower()
 
 
+def new_lead_key():
+    return secrets.token_urlsafe(24)
+
+
 class Lead(models.Model):
     """One person on one site. Holds personal data: every view of it is permission-checked."""
 
@@ -25,6 +30,13 @@ class Lead(models.Model):
     email = models.EmailField(_("e-mail address"), max_length=254)
     created_at = models.DateTimeField(_("created"), default=timezone.now, db_index=True)
     confirmed_at = models.DateTimeField(_("first confirmed"), null=True, blank=True)
+    # Art. 18 / Art. 21: while set, nothing but storage happens (no mails, scoring or hand-over).
+    restricted_at = models.DateTimeField(_("processing restricted since"), null=True, blank=True)
+    objected_at = models.DateTimeField(_("objected since"), null=True, blank=True)
+    # Random key inside every signed link of this lead (unsubscribe, preferences, erasure);
+    # rotating it revokes all of them.
+    key = models.CharField(max_length=64, default=new_lead_key, editable=False)
+    last_activity_at = models.DateTimeField(_("last activity"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("lead")
@@ -40,6 +52,11 @@ class Lead(models.Model):
     @property
     def is_confirmed(self):
         return self.confirmed_at is not None
+
+    @property
+    def processing_stopped(self):
+        """R3: restricted or objected; only storage is allowed."""
+        return self.restricted_at is not None or self.objected_at is not None
 
 
 class LeadEvent(models.Model):

@@ -5,6 +5,8 @@
 - `missing_items(site)` says what a site still lacks; it drives publishing (L4), mail
   sending (M5), the system check and the dashboard panel.
 - `footer_context(site)` is what every page and mail footer shows (L1, M5).
+- `links_for_request(request)` are the imprint and privacy links of the site being served,
+  looked up once per request (page footer, the gated form's privacy link).
 """
 
 import re
@@ -15,6 +17,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from wagtail.admin.panels import FieldPanel, MultiFieldPanel, PageChooserPanel
 from wagtail.contrib.settings.models import BaseSiteSetting, register_setting
+from wagtail.models import Site
 
 PO_BOX = re.compile(r"\b(postfach|p\.?\s*o\.?\s*box|postbox|pf\.?\s*\d)", re.IGNORECASE)
 GERMAN_POSTAL_CODE = re.compile(r"^\d{5}$")
@@ -208,10 +211,43 @@ def footer_context(site, legal=None):
     }
 
 
-def _page_url(page, site):
+def links_for_request(request):
+    """The imprint and privacy links of the site serving the request, looked up once per request.
+
+    Returns `{"imprint_url", "privacy_url", "privacy_full_url"}`: the first two as the page
+    footer links them (relative where Wagtail can), the last absolute, for forms and mails.
+    Each is None where the page is missing or not live. The settings and both pages are read
+    in one query and kept on the request; the settings also fill Wagtail's per-request cache,
+    so a later `LegalSettings.for_request(request)` costs no query either.
+    """
+    links = getattr(request, "_inbound_legal_links", None)
+    if links is not None:
+        return links
+    site = Site.find_for_request(request)
+    if site is None:
+        links = {"imprint_url": None, "privacy_url": None, "privacy_full_url": None}
+    else:
+        cache_attr = LegalSettings.get_cache_attr_name()
+        settings = getattr(request, cache_attr, None)
+        if settings is None:
+            settings, _created = (LegalSettings.objects.select_related("imprint_page", "privacy_page")
+                                  .get_or_create(site=site))
+            settings._request = request  # as Wagtail's `for_request` does
+            setattr(request, cache_attr, settings)
+        imprint, privacy = settings.imprint_page, settings.privacy_page
+        links = {
+            "imprint_url": imprint.get_url(request) if imprint and imprint.live else None,
+            "privacy_url": privacy.get_url(request) if privacy and privacy.live else None,
+            "privacy_full_url": _page_url(privacy, site, request),
+        }
+    request._inbound_legal_links = links
+    return links
+
+
+def _page_url(page, site, request=None):
     if page is None or not page.live:
         return None
-    url = page.get_full_url()
+    url = page.get_full_url(request)
     if url is None:
         return None
     return url if url.startswith("http") else site.root_url.rstrip("/") + url

@@ -6,10 +6,52 @@ All mail the plugin sends is built here, so every mail gets the same footer and 
 from email.utils import formataddr, make_msgid
 
 from django.core.mail import EmailMultiAlternatives
+from django.db import models
 from django.template.loader import render_to_string
-from django.utils import translation
+from django.utils import timezone, translation
+from django.utils.translation import gettext_lazy as _
 
 from . import conf, legal
+
+
+class SentMail(models.Model):
+    """One mail the plugin sent to a lead: for the lead's timeline and data export (R1)."""
+
+    OPTIN = "optin"
+    DELIVERY = "delivery"
+    MARKETING = "marketing"
+    PREFERENCES = "preferences"
+    ERASURE = "erasure"
+    KIND_CHOICES = [(OPTIN, _("opt-in confirmation")), (DELIVERY, _("download delivery")),
+                    (MARKETING, _("marketing")), (PREFERENCES, _("preference link")),
+                    (ERASURE, _("erasure confirmation"))]
+
+    lead = models.ForeignKey("inbound.Lead", on_delete=models.CASCADE, related_name="sent_mails")
+    kind = models.CharField(_("kind"), max_length=16, choices=KIND_CHOICES)
+    subject = models.CharField(_("subject"), max_length=255)
+    message_id = models.CharField(_("Message-ID"), max_length=255, blank=True)
+    template_version = models.CharField(_("template version"), max_length=32, blank=True)
+    sent_at = models.DateTimeField(_("sent"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("sent mail")
+        verbose_name_plural = _("sent mails")
+        indexes = [models.Index(fields=["lead", "sent_at"], name="inbound_sentmail_lead_time")]
+
+    def __str__(self):
+        return f"{self.kind} {self.sent_at:%Y-%m-%d %H:%M}"
+
+
+def record_sent(lead, kind, message, template_version=""):
+    return SentMail.objects.create(lead=lead, kind=kind, subject=str(message.subject)[:255],
+                                   message_id=message.extra_headers.get("Message-ID", "")[:255],
+                                   template_version=template_version)
+
+
+def send_and_record(lead, kind, message, template_version=""):
+    """Send one mail (raising on failure) and record it for the lead."""
+    message.send(fail_silently=False)
+    return record_sent(lead, kind, message, template_version)
 
 
 def site_base_url(site):

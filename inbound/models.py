@@ -4,11 +4,14 @@ from .consent import ConsentEvent, ConsentPurpose, ConsentTextVersion
 from .leads import Lead, LeadEvent
 from .legal import LegalSettings
 from .legal_pages import ImprintPage, PrivacyPage
+from .mailing import SentMail
 from .optin import OptInRequest
 from .pages import GatedFormField, GatedFormSubmission, GatedPage
+from .retention import RetentionRun
+from .suppression import SuppressionEntry
 
 __all__ = [
     "ConsentEvent", "ConsentPurpose", "ConsentTextVersion", "GatedFormField",
     "GatedFormSubmission", "GatedPage", "ImprintPage", "Lead", "LeadEvent", "LegalSettings",
-    "OptInRequest", "PrivacyPage",
+    "OptInRequest", "PrivacyPage", "RetentionRun", "SentMail", "SuppressionEntry",
 ]

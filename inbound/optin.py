@@ -24,9 +24,10 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from kombu.exceptions import OperationalError as KombuOperationalError
 
-from . import conf, legal
+from . import conf, legal, suppression
 from .consent import ConsentEvent, append_events
 from .leads import LeadEvent, record_event
+from .mailing import SentMail, record_sent
 
 logger = logging.getLogger(__name__)
 
@@ -152,7 +153,8 @@ def build_confirmation_mail(optin):
     return build_transactional_mail(
         site=site,
         to=optin.lead.email,
-        subject=_("Please confirm your request: %(title)s") % {"title": page.title if page else ""},
+        subject=(_("Please confirm your request: %(title)s") % {"title": page.title} if page
+                 else _("Please confirm your consent")),
         template_base=MAIL_TEMPLATE,
         context={
             "page": page,
@@ -201,6 +203,7 @@ def send_confirmation_mail(optin_id, now=None):
             logger.warning("Confirmation mail for opt-in request %s failed (attempt %s): %s",
                            optin.pk, optin.mail_attempts, type(exc).__name__)
             return result
+        record_sent(optin.lead, SentMail.OPTIN, message, MAIL_TEMPLATE_VERSION)
         optin.mail_sent_at = timezone.now()
         optin.mail_attempts += 1
         optin.mail_template_version = MAIL_TEMPLATE_VERSION
@@ -289,4 +292,5 @@ def confirm(optin, ip_truncated=""):
         _append_for_purposes(optin, ConsentEvent.CONFIRMED, channel="doi-link",
                              ip_truncated=ip_truncated, occurred_at=now)
         record_event(lead, LeadEvent.OPTIN_CONFIRMED, page=optin.page, optin=optin.pk)
+        suppression.lift(lead.site_id, lead.email)  # a fresh, confirmed opt-in by the person
     return ConfirmOutcome(optin, newly_confirmed=True)

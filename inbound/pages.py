@@ -15,11 +15,13 @@ from wagtail.admin.panels import FieldPanel, FieldRowPanel, InlinePanel, MultiFi
 from wagtail.contrib.forms.models import AbstractForm, AbstractFormField, AbstractFormSubmission
 from wagtail.contrib.forms.panels import FormSubmissionsPanel
 from wagtail.fields import RichTextField, StreamField
+from wagtail.models import Site
 from wagtail.search import index
 
 from . import capture, conf, legal
 from .blocks import IntroBlock
 from .client import ClientInfo, hit_rate_limit
+from .consent import current_versions
 from .forms import GatedFormBuilder, is_reserved_name
 from .legal_pages import RequiresLegalNotices
 from .page_forms import GatedPageAdminForm
@@ -132,21 +134,49 @@ class GatedPage(RequiresLegalNotices, AbstractForm):
             return set()
         return {p.key for p in purposes if p.is_marketing}
 
-    def get_form_class(self, purposes=None, request=None):
+    def site_for_request(self, request):
+        """The site of this page, as `get_site()` finds it, without a query where the site
+        serving the request is that site (routing has already looked it up)."""
+        if request is None:
+            return self.get_site()
+        candidates = self._get_relevant_site_root_paths(request)  # cached on the request
+        site = Site.find_for_request(request)
+        if candidates and site is not None and candidates[0].site_id == site.pk:
+            return site
+        return self.get_site()
+
+    def privacy_url(self, request=None):
+        """Absolute URL of the site's live privacy page, for the consent labels (None if missing).
+
+        With a request of this page's site, the lookup is shared with the page footer."""
+        site = self.site_for_request(request)
+        if site is None:
+            return None
+        if request is not None and site is Site.find_for_request(request):
+            return legal.links_for_request(request)["privacy_full_url"]
+        return legal.page_urls(site)["privacy_url"]
+
+    def get_form_class(self, purposes=None, request=None, versions=None):
+        """The form class; `versions` as `consent.current_versions` returns them (looked up
+        if not given), `request` to share the per-request site and legal lookups."""
         purposes = self.offered_purposes() if purposes is None else purposes
-        site = self.get_site()
+        language = (get_language() or "de")[:2]
         builder = GatedFormBuilder(
-            self.get_form_fields(), purposes=purposes, language=(get_language() or "de")[:2],
-            privacy_url=legal.page_urls(site)["privacy_url"] if site else None,
+            self.get_form_fields(), purposes=purposes, language=language,
+            privacy_url=self.privacy_url(request),
             required_purpose_keys=self.required_purpose_keys(purposes),
+            versions=current_versions(purposes, language) if versions is None else versions,
         )
         return builder.get_form_class()
 
-    def get_form(self, *args, **kwargs):
+    def get_form(self, *args, request=None, **kwargs):
         purposes = self.offered_purposes()
-        form_class = self.get_form_class(purposes)
+        language = (get_language() or "de")[:2]
+        versions = current_versions(purposes, language)
+        form_class = self.get_form_class(purposes, request=request, versions=versions)
         kwargs.setdefault("page", self)
-        return form_class(*args, purposes=purposes, **kwargs)
+        return form_class(*args, purposes=purposes, text_versions=versions, text_language=language,
+                          **kwargs)
 
     def get_submission_class(self):
         return GatedFormSubmission
@@ -161,13 +191,14 @@ class GatedPage(RequiresLegalNotices, AbstractForm):
         limit = conf.get("INBOUND_SUBMISSIONS_PER_CLIENT_PER_HOUR")
         return hit_rate_limit("client", client.ip_truncated or "unknown", limit)
 
-    def process_form_submission(self, form, client=None):
+    def process_form_submission(self, form, client=None, site=None):
         """Store the submission and start the double opt-in. Returns the submission or None."""
-        return capture.capture_submission(self, form, client or ClientInfo("", "de")).submission
+        return capture.capture_submission(self, form, client or ClientInfo("", "de"),
+                                          site=site).submission
 
     def serve(self, request, *args, **kwargs):
         if request.method == "POST":
-            form = self.get_form(request.POST, user=request.user)
+            form = self.get_form(request.POST, request=request, user=request.user)
             client = ClientInfo.from_request(request)
             if self.client_is_rate_limited(client):
                 form.is_valid()
@@ -175,10 +206,11 @@ class GatedPage(RequiresLegalNotices, AbstractForm):
                                        "an hour."))
                 return self.render_form(request, form, status=429)
             if form.is_valid():
-                submission = self.process_form_submission(form, client)
+                submission = self.process_form_submission(form, client,
+                                                          site=self.site_for_request(request))
                 return self.render_landing_page(request, submission, *args, **kwargs)
             return self.render_form(request, form, status=400)
-        return self.render_form(request, self.get_form(user=request.user))
+        return self.render_form(request, self.get_form(request=request, user=request.user))
 
     def render_form(self, request, form, status=200):
         context = self.get_context(request)

@@ -2,14 +2,32 @@
 
 import logging
 
-from django.db import transaction
+from django.db import models, transaction
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from . import conf
 from .consent import ConsentEvent
 from .optin import OptInRequest, _append_for_purposes
 
 logger = logging.getLogger(__name__)
+
+
+class RetentionRun(models.Model):
+    """One run of a retention job, with what it deleted (R4: each run is logged)."""
+
+    job = models.CharField(_("job"), max_length=64)
+    started_at = models.DateTimeField(_("started"), default=timezone.now)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+    counts = models.JSONField(_("counts"), default=dict)
+
+    class Meta:
+        verbose_name = _("retention run")
+        verbose_name_plural = _("retention runs")
+        ordering = ["-started_at"]
+
+    def __str__(self):
+        return f"{self.job} {self.started_at:%Y-%m-%d %H:%M}"
 
 
 def purge_unconfirmed_requests(now=None):

@@ -40,7 +40,7 @@ def confirm(request, token):
     if request.method == "GET":
         return _render(request, "inbound/confirm.html", {
             "token": token, "page": page, "already_confirmed": request_.is_confirmed,
-            "download_url": delivery.download_url(request_) if request_.is_confirmed else None,
+            "download_url": delivery.download_url(request_) if request_.is_confirmed and page else None,
         })
     client = ClientInfo.from_request(request)
     outcome = optin.confirm(request_, ip_truncated=client.ip_truncated)
@@ -50,7 +50,7 @@ def confirm(request, token):
         transaction.on_commit(partial(_enqueue_safely, send_delivery_mail, outcome.optin.pk))
     return _render(request, "inbound/confirmed.html", {
         "page": page, "newly_confirmed": outcome.newly_confirmed,
-        "download_url": delivery.download_url(outcome.optin),
+        "download_url": delivery.download_url(outcome.optin) if page else None,
     })
 
 

@@ -6,7 +6,7 @@ from wagtail import hooks
 from wagtail.permissions import register_permission_policy
 from wagtail.snippets.models import register_snippet
 
-from . import admin_access, admin_views, legal_admin
+from . import admin_access, admin_views, legal_admin, privacy
 from .consent import ConsentPurpose
 from .leads import Lead
 from .viewsets import ConsentPurposeViewSet, LeadPermissionPolicy, LeadViewSet, NoDeletePermissionPolicy
@@ -52,3 +52,12 @@ hooks.register("construct_homepage_panels", legal_admin.add_legal_status_panel)
 def register_legal_log_actions(actions):
     actions.register_action("inbound.publish_refused", _("Publishing refused"),
                             _("Publishing refused: legal notices incomplete"))
+
+
+@hooks.register("register_log_actions")
+def register_privacy_log_actions(actions):
+    actions.register_action(privacy.ERASE_ACTION, _("Erase lead"), _("Lead erased"))
+    actions.register_action(privacy.RESTRICT_ACTION, _("Restrict lead"), _("Lead restriction changed"))
+    actions.register_action(privacy.OBJECT_ACTION, _("Lead objection"), _("Lead objection changed"))
+    actions.register_action(privacy.EXPORT_SELF_ACTION, _("Self-service export"),
+                            _("Lead data exported by the person"))

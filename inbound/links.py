@@ -1,0 +1,86 @@
+"""Signed, opaque per-lead links: unsubscribe, preference center, erasure confirmation.
+
+Each token carries the lead id and the lead's random key and is signed with the server
+secret; no address ever appears in a URL. Rotating `Lead.key` revokes every link.
+"""
+
+from django.core import signing
+from django.urls import reverse
+from django.utils.crypto import constant_time_compare
+
+UNSUBSCRIBE_SALT = "inbound.unsubscribe"
+PREFERENCES_SALT = "inbound.preferences"
+ERASURE_SALT = "inbound.erasure"
+
+PREFERENCES_MAX_AGE = 60 * 60 * 24 * 90   # links in mails stay usable for a quarter
+ERASURE_MAX_AGE = 60 * 60 * 24 * 2
+
+
+class LinkError(Exception):
+    """Tampered, foreign, expired, or the lead no longer exists."""
+
+
+def _make(lead, salt, timestamped):
+    payload = [lead.pk, lead.key]
+    if timestamped:
+        return signing.dumps(payload, salt=salt, compress=False)
+    return signing.Signer(salt=salt).sign_object(payload)
+
+
+def _resolve(token, salt, max_age=None):
+    from .leads import Lead
+
+    try:
+        if max_age is None:
+            lead_id, key = signing.Signer(salt=salt).unsign_object(token)
+        else:
+            lead_id, key = signing.loads(token, salt=salt, max_age=max_age)
+    except (signing.BadSignature, ValueError, TypeError) as exc:
+        raise LinkError(type(exc).__name__) from exc
+    lead = Lead.objects.select_related("site").filter(pk=lead_id).first()
+    if lead is None or not constant_time_compare(str(key), lead.key):
+        raise LinkError("unknown lead")
+    return lead
+
+
+def unsubscribe_token(lead):
+    """Never expires: an unsubscribe link in an old mail must still work (RFC 8058)."""
+    return _make(lead, UNSUBSCRIBE_SALT, timestamped=False)
+
+
+def resolve_unsubscribe(token):
+    return _resolve(token, UNSUBSCRIBE_SALT)
+
+
+def preferences_token(lead):
+    return _make(lead, PREFERENCES_SALT, timestamped=True)
+
+
+def resolve_preferences(token):
+    return _resolve(token, PREFERENCES_SALT, max_age=PREFERENCES_MAX_AGE)
+
+
+def erasure_token(lead):
+    return _make(lead, ERASURE_SALT, timestamped=True)
+
+
+def resolve_erasure(token):
+    return _resolve(token, ERASURE_SALT, max_age=ERASURE_MAX_AGE)
+
+
+def absolute(site, name, token):
+    from .mailing import site_base_url
+
+    return site_base_url(site) + reverse(name, args=[token])
+
+
+def unsubscribe_url(lead):
+    return absolute(lead.site, "inbound:unsubscribe", unsubscribe_token(lead))
+
+
+def preferences_url(lead):
+    return absolute(lead.site, "inbound:preferences", preferences_token(lead))
+
+
+def erasure_url(lead):
+    return absolute(lead.site, "inbound:erase", erasure_token(lead))
