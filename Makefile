@@ -26,10 +26,7 @@ seed: migrate
 run: seed
 	$(PY) manage.py ensure_dev_admin
 	@echo "Site: http://$(HOST):$(PORT)/   Admin: http://$(HOST):$(PORT)/admin/   Mail: var/mail/"
-	@trap 'kill 0' INT TERM EXIT; \
-	$(BIN)/celery -A leadsite worker --beat --loglevel INFO --concurrency 2 & \
-	$(PY) manage.py runserver $(HOST):$(PORT) & \
-	wait
+	$(PY) manage.py rundev $(HOST):$(PORT)
 
 ## test: ruff, then the whole pytest suite; non-zero exit on any failure
 test: install
