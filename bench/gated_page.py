@@ -1,19 +1,24 @@
 """The gated page under load on gunicorn, against plain Wagtail pages measured in the same run.
 
-    .venv/bin/python bench/gated_page.py [--duration 10] [--repeats 2] [--threads 2] [--connections 8]
+    .venv/bin/python bench/gated_page.py [--duration 10] [--repeats 4] [--threads 2] [--connections 8]
+                                         [--only get|post]
 
 Creates a throw-away SQLite database in a temporary directory (migrated, demo content seeded),
 starts two gunicorn servers (`-w 2`, DEBUG off, settings `bench.settings`) on free ports of
 127.0.0.1, and loads them with `wrk`, alternating baseline and gated runs:
 
-- GET of a plain standard page (/ueber-uns/) against GET of the gated e-book page;
+- GET of a plain standard page (/ueber-uns/) against GET of the gated e-book page; for
+  reference also a copy of that standard page at the gated page's depth (/ressourcen/…/),
+  compared with both;
 - POST to a plain Wagtail form page (/kontakt/) against POST of a gated submission, each
   request with a new e-mail address, so that every request creates a lead. The gated POST is
   measured twice: with the confirmation mail queued to a (filesystem) broker, as in
   production, and with Celery eager, so that the request also builds and "sends" the mail.
 
 Queries per request are read from the `X-Bench-Queries` header (bench/middleware.py) before
-the runs and again after them, when the POST runs have added thousands of leads. Prints
+the runs and again after them, when the POST runs have added thousands of leads (for a GET
+the fewest of four requests: the steady state, with the gated form's HTML cached in the
+worker that answers; a worker whose cache entry has just expired builds the form). Prints
 Markdown tables for docs/benchmarks.md. Needs `wrk` (apt-get install wrk).
 """
 
@@ -39,6 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import (  # noqa: E402
     CONTACT_URL,
+    DEEP_STANDARD_URL,
     GATED_URL,
     GUNICORN,
     ROOT,
@@ -136,12 +142,17 @@ def csrf_token(base):
 
 
 def queries_per_request(target, token, tag):
-    """Status and `X-Bench-Queries` of one request of the target's kind."""
+    """`X-Bench-Queries` of a request of the target's kind: of one POST, or the fewest of four
+    GETs (steady state: the two workers may each have to rebuild an expired cache entry)."""
     url, form = target["url"], target.get("form")
-    answer = request(url, form(f"{tag}@example.org") if form else None, token if form else None)
-    if answer.status != 200:
-        raise SystemExit(f"{target['label']}: HTTP {answer.status}\n{answer.body[:2000].decode()}")
-    return int(answer.headers["X-Bench-Queries"])
+    counts = []
+    for attempt in range(1 if form else 4):
+        answer = request(url, form(f"{tag}-{attempt}@example.org") if form else None,
+                         token if form else None)
+        if answer.status != 200:
+            raise SystemExit(f"{target['label']}: HTTP {answer.status}\n{answer.body[:2000].decode()}")
+        counts.append(int(answer.headers["X-Bench-Queries"]))
+    return min(counts)
 
 
 # --- wrk ----------------------------------------------------------------------------------
@@ -229,7 +240,9 @@ def make_targets(queued_base, eager_base):
     get = [
         {"key": "get-standard", "label": "GET standard page (baseline)", "url": queued_base + STANDARD_URL},
         {"key": "get-gated", "label": "GET gated page", "url": queued_base + GATED_URL,
-         "baseline": "get-standard"},
+         "baseline": "get-standard", "reference": "get-standard-deep"},
+        {"key": "get-standard-deep", "label": "GET standard page at the gated page's depth",
+         "url": queued_base + DEEP_STANDARD_URL, "baseline": "get-standard"},
         {"key": "get-contact", "label": "GET contact page (plain form page)",
          "url": queued_base + CONTACT_URL, "baseline": "get-standard"},
     ]
@@ -273,6 +286,8 @@ def main():
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--warm-up", type=int, default=2, help="seconds of warm-up per target")
+    parser.add_argument("--only", choices=["get", "post"],
+                        help="run only the GET or only the POST group (default: both)")
     args = parser.parse_args()
     args.duration = min(args.duration, 10)
     if not shutil.which("wrk"):
@@ -293,6 +308,8 @@ def main():
             servers.append(eager)
             token = csrf_token(queued_base)
             groups = make_targets(queued_base, eager_base)
+            if args.only:
+                groups = [group for group in groups if group[0]["key"].startswith(args.only)]
             targets = [target for group in groups for target in group]
             print(f"Warming up ({args.warm_up} s per target) ...", flush=True)
             for target in targets:
@@ -327,6 +344,16 @@ def main():
             row[3] = paired(base, runs, "rps", lambda b, r: overhead(b, r))
             row[5] = paired(base, runs, "cpu_ms", lambda b, r: overhead(r, b))
         print("| " + " | ".join(row) + " |")
+    references = [target for target in targets if target.get("reference")]
+    if references:
+        print("\n| request | compared with | overhead in req/s (each run) "
+              "| overhead in CPU time (each run) |")
+        print("|---|---|---|---|")
+    for target in references:
+        runs, base = results[target["key"]], results[target["reference"]]
+        label = next(t["label"] for t in targets if t["key"] == target["reference"])
+        print(f"| {target['label']} | {label} | {paired(base, runs, 'rps', lambda b, r: overhead(b, r))} "
+              f"| {paired(base, runs, 'cpu_ms', lambda b, r: overhead(r, b))} |")
     print(f"\n| request | queries ({leads_before:,} leads) | queries ({leads_after:,} leads) |")
     print("|---|---|---|")
     for target in targets:

@@ -19,6 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import (  # noqa: E402
     CONTACT_URL,
+    DEEP_STANDARD_URL,
     GATED_URL,
     STANDARD_URL,
     bench_environment,
@@ -59,11 +60,19 @@ def measure(label, make_request, show_sql=False):
 def scenarios(client):
     from wagtail.contrib.forms.models import FormSubmission
 
+    from inbound import form_cache
     from inbound.leads import Lead
     from inbound.optin import OptInRequest, send_confirmation_mail
 
     def get(url):
         return lambda: (client.get(url), lambda: None)
+
+    def get_uncached(url):
+        """A GET that finds no cached form (as after an editor's change): builds the form."""
+        def make_request():
+            form_cache.bump_generation()
+            return client.get(url), lambda: None
+        return make_request
 
     def post_gated():
         address = new_address()
@@ -95,7 +104,9 @@ def scenarios(client):
 
     return [
         ("GET standard page (baseline)", get(STANDARD_URL)),
-        ("GET gated page", get(GATED_URL)),
+        ("GET standard page at the gated page's depth", get(DEEP_STANDARD_URL)),
+        ("GET gated page (form cached)", get(GATED_URL)),
+        ("GET gated page (form not cached)", get_uncached(GATED_URL)),
         ("POST contact page (baseline)", post_contact),
         ("POST gated page, new address (mail queued)", post_gated),
         ("send confirmation mail (worker task)", send_mail),

@@ -2,7 +2,8 @@
 
 Lead data is personal data (S1). Every admin view of it checks, in this order:
 
-1. the model permission `inbound.view_lead` (exports additionally `inbound.export_lead`);
+1. the model permission `inbound.view_lead`; exports additionally need `inbound.export_lead`,
+   restriction and objection `inbound.change_lead`, erasure `inbound.delete_lead`;
 2. the site scope: `sites_for_user()`. A lead of a site outside the scope does not exist for
    the user (404), and lists and filters never offer it.
 """
@@ -12,6 +13,8 @@ from django.db.models import Q
 
 LEAD_VIEW_PERMISSION = "inbound.view_lead"
 LEAD_EXPORT_PERMISSION = "inbound.export_lead"
+LEAD_CHANGE_PERMISSION = "inbound.change_lead"
+LEAD_DELETE_PERMISSION = "inbound.delete_lead"
 
 
 def can_use_admin(user):
@@ -24,6 +27,16 @@ def can_view_leads(user):
 
 def can_export_leads(user):
     return can_view_leads(user) and user.has_perm(LEAD_EXPORT_PERMISSION)
+
+
+def can_change_leads(user):
+    """Restrict processing and record objections (Art. 18, 21) for the leads the user sees."""
+    return can_view_leads(user) and user.has_perm(LEAD_CHANGE_PERMISSION)
+
+
+def can_erase_leads(user):
+    """Erase leads (Art. 17) that the user sees."""
+    return can_view_leads(user) and user.has_perm(LEAD_DELETE_PERMISSION)
 
 
 def is_gated_asset(document):

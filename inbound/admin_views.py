@@ -1,9 +1,12 @@
 """Admin views of lead data and consent purposes. Each one checks permission, then site scope.
 
-- Leads are read-only: a list, a detail page and the proof export (P3). Every lead query goes
-  through `admin_access.leads_for_user`, so a lead of another site is a 404 (S1).
-- Viewing a lead and exporting its proof are written to Wagtail's audit log (S2) under the
+- Leads have no create or edit form: a list, a detail page, the proof export (P3), the full
+  data export (R1) and the data-subject actions restrict, object and erase (R2, R3), which call
+  the functions in `privacy`. Every lead query goes through `admin_access.leads_for_user`, so
+  a lead of another site is a 404 (S1).
+- Viewing a lead, exports and every action are written to Wagtail's audit log (S2) under the
   lead's id, never its e-mail address.
+- Retention runs (R4) are listed read-only for everyone who may see leads.
 - Consent purposes are snippets; their list, edit and inspect views are scoped to the user's
   sites, and the inspect view shows the immutable text versions.
 """
@@ -12,30 +15,35 @@ from datetime import UTC, datetime
 
 import django_filters
 from django import forms
+from django.contrib import messages
 from django.contrib.admin.utils import quote
 from django.core.exceptions import PermissionDenied
-from django.http import JsonResponse
-from django.shortcuts import get_object_or_404
+from django.http import HttpResponseBadRequest, JsonResponse
+from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.functional import cached_property
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
+from django.views.generic import View
 from wagtail.admin.filters import DateRangePickerWidget, WagtailFilterSet
 from wagtail.admin.forms import WagtailAdminModelForm
 from wagtail.admin.ui.menus import MenuItem
 from wagtail.admin.views import generic
+from wagtail.admin.views.generic.base import WagtailAdminTemplateMixin
 from wagtail.admin.widgets.button import HeaderButton
 from wagtail.log_actions import log
 from wagtail.snippets.views import snippets as snippet_views
 
-from . import admin_access
+from . import admin_access, privacy, retention
 from .consent import ConsentEvent, ConsentPurpose
 from .leads import Lead
 from .pages import GatedFormSubmission
 from .proof import build_proof
 
 VIEW_ACTION = "inbound.lead.view"
-EXPORT_ACTION = "inbound.lead.export"
+EXPORT_ACTION = "inbound.lead.export"  # consent proof (P3)
+DATA_EXPORT_ACTION = "inbound.lead.export_data"  # everything about the lead (R1)
 
 CONFIRMED, UNCONFIRMED = "confirmed", "unconfirmed"
 
@@ -88,14 +96,37 @@ class LeadFilterSet(WagtailFilterSet):
 
 
 class ProofLinksMixin:
+    """URLs of a lead's exports and actions, each only for users who may use it."""
+
     proof_json_url_name = None
     proof_print_url_name = None
+    data_json_url_name = None
+    restriction_url_name = None
+    objection_url_name = None
+    erase_url_name = None
 
     def proof_urls(self, lead):
         if not (self.proof_json_url_name and admin_access.can_export_leads(self.request.user)):
             return None
         return (reverse(self.proof_json_url_name, args=(quote(lead.pk),)),
                 reverse(self.proof_print_url_name, args=(quote(lead.pk),)))
+
+    def data_export_url(self, lead):
+        if not (self.data_json_url_name and admin_access.can_export_leads(self.request.user)):
+            return None
+        return reverse(self.data_json_url_name, args=(quote(lead.pk),))
+
+    def action_urls(self, lead):
+        """{"restriction", "objection", "erase"}: the URLs of the actions the user may take."""
+        user = self.request.user
+        urls = {}
+        if admin_access.can_change_leads(user):
+            for name in ("restriction", "objection"):
+                if url_name := getattr(self, f"{name}_url_name"):
+                    urls[name] = reverse(url_name, args=(quote(lead.pk),))
+        if self.erase_url_name and admin_access.can_erase_leads(user):
+            urls["erase"] = reverse(self.erase_url_name, args=(quote(lead.pk),))
+        return urls
 
 
 class LeadIndexView(ProofLinksMixin, generic.IndexView):
@@ -118,6 +149,9 @@ class LeadIndexView(ProofLinksMixin, generic.IndexView):
                          priority=40),
                 MenuItem(_("Print consent proof"), url=print_url, icon_name="doc-full", priority=50),
             ]
+        if data_url := self.data_export_url(instance):
+            buttons.append(MenuItem(_("Download all data (JSON)"), url=data_url, icon_name="download",
+                                    priority=60))
         return buttons
 
 
@@ -202,15 +236,18 @@ class LeadInspectView(ProofLinksMixin, generic.InspectView):
 
     @cached_property
     def header_buttons(self):
-        urls = self.proof_urls(self.object)
-        if not urls:
-            return []
-        json_url, print_url = urls
-        return [
-            HeaderButton(_("Download proof (JSON)"), url=json_url, icon_name="download"),
-            HeaderButton(_("Print proof"), url=print_url, icon_name="doc-full",
-                         attrs={"target": "_blank", "rel": "noopener"}),
-        ]
+        buttons = []
+        if urls := self.proof_urls(self.object):
+            json_url, print_url = urls
+            buttons += [
+                HeaderButton(_("Download proof (JSON)"), url=json_url, icon_name="download", priority=10),
+                HeaderButton(_("Print proof"), url=print_url, icon_name="doc-full", priority=20,
+                             attrs={"target": "_blank", "rel": "noopener"}),
+            ]
+        if data_url := self.data_export_url(self.object):
+            buttons.append(HeaderButton(_("Download all data (JSON)"), url=data_url, icon_name="download",
+                                        priority=30))
+        return buttons
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
@@ -219,6 +256,7 @@ class LeadInspectView(ProofLinksMixin, generic.InspectView):
             "lead": lead,
             "proof": annotate_for_display(build_proof(lead)),
             "submissions": answers_of(lead),
+            "action_urls": self.action_urls(lead),
         })
         return context
 
@@ -246,6 +284,152 @@ def proof_print(request, pk):
     proof = annotate_for_display(build_proof(lead))
     audit(lead, EXPORT_ACTION, request.user, format="print")
     return TemplateResponse(request, "inbound/admin/lead_proof_print.html", {"proof": proof})
+
+
+# --- full data export (R1) ---------------------------------------------------------------------
+
+def data_json(request, pk):
+    """Everything stored about the lead (`privacy.export_lead`), as a JSON download for staff."""
+    lead = exportable_lead(request, pk)
+    data = privacy.export_lead(lead)
+    audit(lead, DATA_EXPORT_ACTION, request.user, format="json")
+    response = JsonResponse(data, json_dumps_params={"indent": 2, "ensure_ascii": False})
+    response["Content-Disposition"] = f'attachment; filename="lead-{lead.pk}-data.json"'
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+# --- data-subject actions (R2, R3) -------------------------------------------------------------
+
+class LeadActionView(WagtailAdminTemplateMixin, View):
+    """One action on one lead: the permission check first (the admin's usual redirect), then the
+    site-scoped lookup (404 outside the user's sites), then the function in `privacy`, which
+    writes the audit entry. State changes only by POST (with Django's CSRF check)."""
+
+    http_method_names = ["post"]
+    index_url_name = None
+    inspect_url_name = None
+    header_icon = "group"
+
+    def user_may(self, user):
+        raise NotImplementedError
+
+    def dispatch(self, request, *args, **kwargs):
+        if not self.user_may(request.user):
+            raise PermissionDenied
+        queryset = admin_access.leads_for_user(request.user).select_related("site")
+        self.object = get_object_or_404(queryset, pk=kwargs["pk"])
+        return super().dispatch(request, *args, **kwargs)
+
+    def inspect_url(self):
+        return reverse(self.inspect_url_name, args=(quote(self.object.pk),))
+
+    def posted_flag(self, name):
+        """True or False from a "1" or "0" in the POST data; None for anything else."""
+        return {"1": True, "0": False}.get(self.request.POST.get(name))
+
+
+class LeadRestrictionView(LeadActionView):
+    """Art. 18: restrict processing (nothing but storage), or lift the restriction."""
+
+    def user_may(self, user):
+        return admin_access.can_change_leads(user)
+
+    def post(self, request, *args, **kwargs):
+        restricted = self.posted_flag("restricted")
+        if restricted is None:
+            return HttpResponseBadRequest()
+        privacy.set_restriction(self.object, restricted, user=request.user, channel="admin")
+        if restricted:
+            messages.success(request, gettext("Processing of this lead is restricted: nothing but storage."))
+        else:
+            messages.success(request, gettext("The restriction of processing has been lifted."))
+        return redirect(self.inspect_url())
+
+
+class LeadObjectionView(LeadActionView):
+    """Art. 21: record an objection (processing stops, marketing consent is withdrawn), or lift it."""
+
+    def user_may(self, user):
+        return admin_access.can_change_leads(user)
+
+    def post(self, request, *args, **kwargs):
+        objected = self.posted_flag("objected")
+        if objected is None:
+            return HttpResponseBadRequest()
+        privacy.set_objection(self.object, objected, user=request.user, channel="admin")
+        if objected:
+            messages.success(request, gettext("Objection recorded: processing stopped, marketing "
+                                              "consent withdrawn."))
+        else:
+            messages.success(request, gettext("The objection has been lifted; withdrawn consent "
+                                              "stays withdrawn."))
+        return redirect(self.inspect_url())
+
+
+class LeadEraseView(LeadActionView):
+    """Art. 17: a confirmation page (GET), then the erasure (POST) with `privacy.erase_lead`."""
+
+    http_method_names = ["get", "post"]
+    template_name = "inbound/admin/lead_erase_confirm.html"
+    page_title = _("Erase lead")
+
+    def user_may(self, user):
+        return admin_access.can_erase_leads(user)
+
+    def get_breadcrumbs_items(self):
+        return self.breadcrumbs_items + [
+            {"url": reverse(self.index_url_name), "label": _("Leads")},
+            {"url": self.inspect_url(), "label": str(self.object)},
+            {"url": "", "label": _("Erase")},
+        ]
+
+    def get_context_data(self, **kwargs):
+        lead = self.object
+        return super().get_context_data(
+            lead=lead, inspect_url=self.inspect_url(), erase_url=self.request.path,
+            counts={
+                "answers": lead.submissions.count(), "consent_events": lead.consent_events.count(),
+                "events": lead.events.count(), "mails": lead.sent_mails.count(),
+            },
+            **kwargs,
+        )
+
+    def get(self, request, *args, **kwargs):
+        return self.render_to_response(self.get_context_data())
+
+    def post(self, request, *args, **kwargs):
+        lead_id = self.object.pk
+        privacy.erase_lead(self.object, user=request.user, channel="admin")
+        messages.success(request, gettext("Lead #%(id)s has been erased. Only a keyed hash of the "
+                                          "address stays on the suppression list.") % {"id": lead_id})
+        return redirect(reverse(self.index_url_name))
+
+
+# --- retention runs (R4) -----------------------------------------------------------------------
+
+class RetentionRunIndexView(generic.IndexView):
+    """Read-only log of the retention jobs: what ran when and how much it deleted."""
+
+    any_permission_required = ["view"]
+    page_title = _("Retention runs")
+
+
+def retention_job_label(run):
+    return retention.job_label(run.job)
+
+
+def retention_counts_display(run):
+    """'leads: 2, events: 10' — counts only, never personal data."""
+    if not run.counts:
+        return "–"
+    return ", ".join(f"{name}: {value}" for name, value in run.counts.items())
+
+
+def retention_status(run):
+    if run.finished_at is None:
+        return _("running")
+    return _("failed") if "error" in (run.counts or {}) else _("done")
 
 
 # --- consent purposes --------------------------------------------------------------------------

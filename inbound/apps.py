@@ -10,4 +10,6 @@ class InboundConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from . import checks  # noqa: F401  (registers the system checks)
+        from . import checks, form_cache  # noqa: F401  (checks registers the system checks)
+
+        form_cache.connect_signals()  # invalidates cached gated forms on content changes

@@ -9,6 +9,21 @@ DEFAULTS = {
     "INBOUND_OPTIN_LINK_MAX_AGE": timedelta(days=7),
     # D5: unconfirmed requests and their answers are deleted after this window.
     "INBOUND_UNCONFIRMED_RETENTION": timedelta(days=14),
+    # R4 retention periods, one per data category; the daily job `retention.run_all` enforces
+    # them and the generated privacy notice lists them.
+    # A lead without any active (confirmed or pending) consent and without consent proof is
+    # deleted after this long without activity: no submission, opt-in request, event, mail or
+    # consent event. This is retention, not an Art. 17 erasure: no suppression-list entry.
+    "INBOUND_INACTIVE_LEAD_RETENTION": timedelta(days=730),
+    # Raw behaviour events (LeadEvent: page views, downloads, confirmations): about 13 months.
+    "INBOUND_EVENT_RETENTION": timedelta(days=396),
+    # P4: truncated IP addresses in the consent ledger and on opt-in requests are cleared after
+    # this (the ledger's hash chain covers a digest of the IP, so it stays valid).
+    "INBOUND_IP_RETENTION": timedelta(days=90),
+    # Proof of consent after the last consent of a lead was withdrawn or expired: three years
+    # (regular limitation period, § 195 BGB). Then the lead goes with its proof, provided it is
+    # also inactive (INBOUND_INACTIVE_LEAD_RETENTION): the longer of the two periods wins.
+    "INBOUND_CONSENT_PROOF_RETENTION": timedelta(days=1096),
     # D7: how long a download link works.
     "INBOUND_DOWNLOAD_LINK_MAX_AGE": timedelta(days=7),
     # F7: at most one confirmation mail per address and page in this window ...
@@ -32,6 +47,20 @@ DEFAULTS = {
     "INBOUND_UNSUBSCRIBE_MAILTO": None,
     # Trust X-Forwarded-For from a reverse proxy (only behind one you control).
     "INBOUND_TRUST_X_FORWARDED_FOR": False,
+    # T1-T3: the strictly necessary cookie holding the banner choice and its text version, and
+    # the first-party visitor-id cookie, set only with statistics consent. Secure: None follows
+    # SESSION_COOKIE_SECURE (on in production).
+    "INBOUND_CONSENT_COOKIE_NAME": "inbound_consent",
+    "INBOUND_CONSENT_COOKIE_AGE": timedelta(days=365),
+    "INBOUND_VISITOR_COOKIE_NAME": "inbound_vid",
+    "INBOUND_VISITOR_COOKIE_AGE": timedelta(days=365),
+    "INBOUND_TRACKING_COOKIE_SECURE": None,
+    # Tracked events are buffered per process and bulk-inserted every this many seconds (or
+    # once BATCH_SIZE are waiting); 0 writes each event at once, on commit (tests).
+    "INBOUND_TRACKING_FLUSH_INTERVAL": 2.0,
+    "INBOUND_TRACKING_BATCH_SIZE": 500,
+    # At most this many events wait in a process; beyond it the oldest are dropped (logged).
+    "INBOUND_TRACKING_BUFFER_LIMIT": 20_000,
 }
 
 

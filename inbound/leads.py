@@ -67,6 +67,17 @@ class LeadEvent(models.Model):
 
     OPTIN_CONFIRMED = "optin.confirmed"
     DOWNLOAD = "download"
+    # Web behaviour of a pseudonymous visitor, recorded only with statistics consent
+    # (inbound/tracking.py); `lead` is set only once it is linked (T5).
+    TRACK_VIEW = "track.view"
+    TRACK_DOWNLOAD = "track.download"
+    TRACK_SUBMIT = "track.submit"
+    TRACK_CONFIRM = "track.confirm"
+    # The visitor's banner choice (proof, with the banner text version) and its withdrawal.
+    TRACK_CONSENT = "track.consent"
+    TRACK_WITHDRAWN = "track.withdrawn"
+    # The visitor id was linked to the lead after double opt-in with tracking consent.
+    TRACK_LINKED = "track.linked"
 
     site = models.ForeignKey("wagtailcore.Site", on_delete=models.CASCADE, related_name="+")
     lead = models.ForeignKey(
@@ -78,6 +89,8 @@ class LeadEvent(models.Model):
     )
     occurred_at = models.DateTimeField(_("time"), default=timezone.now)
     data = models.JSONField(_("data"), default=dict, blank=True)
+    # Random first-party visitor id (128 bits, hex), set only with statistics consent.
+    visitor_id = models.CharField(_("visitor id"), max_length=32, null=True, blank=True)
 
     class Meta:
         verbose_name = _("lead event")
@@ -85,6 +98,8 @@ class LeadEvent(models.Model):
         indexes = [
             models.Index(fields=["lead", "occurred_at"], name="inbound_event_lead_time"),
             models.Index(fields=["site", "kind", "occurred_at"], name="inbound_event_site_kind"),
+            models.Index(fields=["visitor_id", "kind"], name="inbound_event_visitor",
+                         condition=models.Q(visitor_id__isnull=False)),
         ]
 
     def __str__(self):

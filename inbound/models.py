@@ -1,6 +1,7 @@
 """Models of the plugin, defined in the module of their concept and collected here for Django."""
 
 from .consent import ConsentEvent, ConsentPurpose, ConsentTextVersion
+from .cookie_banner import CookieBannerSettings, CookieBannerTextVersion
 from .leads import Lead, LeadEvent
 from .legal import LegalSettings
 from .legal_pages import ImprintPage, PrivacyPage
@@ -11,7 +12,8 @@ from .retention import RetentionRun
 from .suppression import SuppressionEntry
 
 __all__ = [
-    "ConsentEvent", "ConsentPurpose", "ConsentTextVersion", "GatedFormField",
+    "ConsentEvent", "ConsentPurpose", "ConsentTextVersion", "CookieBannerSettings",
+    "CookieBannerTextVersion", "GatedFormField",
     "GatedFormSubmission", "GatedPage", "ImprintPage", "Lead", "LeadEvent", "LegalSettings",
     "OptInRequest", "PrivacyPage", "RetentionRun", "SentMail", "SuppressionEntry",
 ]

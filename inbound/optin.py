@@ -294,3 +294,11 @@ def confirm(optin, ip_truncated=""):
         record_event(lead, LeadEvent.OPTIN_CONFIRMED, page=optin.page, optin=optin.pk)
         suppression.lift(lead.site_id, lead.email)  # a fresh, confirmed opt-in by the person
     return ConfirmOutcome(optin, newly_confirmed=True)
+
+
+def enqueue_safely(task, *args):
+    """Queue a task after commit; if the broker is unreachable, log it instead of failing."""
+    try:
+        task.delay(*args)
+    except (KombuOperationalError, OSError) as exc:
+        logger.warning("Could not queue %s (%s)", task.name, type(exc).__name__)

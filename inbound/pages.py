@@ -18,7 +18,7 @@ from wagtail.fields import RichTextField, StreamField
 from wagtail.models import Site
 from wagtail.search import index
 
-from . import capture, conf, legal
+from . import capture, conf, form_cache, legal
 from .blocks import IntroBlock
 from .client import ClientInfo, hit_rate_limit
 from .consent import current_versions
@@ -210,11 +210,37 @@ class GatedPage(RequiresLegalNotices, AbstractForm):
                                                           site=self.site_for_request(request))
                 return self.render_landing_page(request, submission, *args, **kwargs)
             return self.render_form(request, form, status=400)
-        return self.render_form(request, self.get_form(request=request, user=request.user))
+        return self.serve_unbound_form(request)
 
-    def render_form(self, request, form, status=200):
+    def serve_unbound_form(self, request):
+        """The page with its form as every visitor first sees it.
+
+        The form's HTML comes from `inbound.form_cache` (the CSRF token stays per request);
+        only on a cache miss is the form built and rendered. Previews are never cached.
+        """
+        if not form_cache.is_cacheable(request):
+            return self.render_form(request, self.get_form(request=request, user=request.user))
+        key = form_cache.key_for(self, request)
+        fields_html = form_cache.get(key)
+        if fields_html is None:
+            fields_html = self.render_form_fields(request, self.get_form(request=request,
+                                                                        user=request.user))
+            form_cache.store(key, fields_html)
+        return self.render_form(request, None, form_fields_html=fields_html)
+
+    def render_form_fields(self, request, form):
+        """The HTML inside the page's `<form>` except the CSRF token, as the page shows it."""
         context = self.get_context(request)
         context["form"] = form
+        return form_cache.render_fields(self.get_template(request), context, request)
+
+    def render_form(self, request, form, status=200, form_fields_html=None):
+        """The page with the form; `form_fields_html` (from `render_form_fields`) instead of
+        rendering `form` again."""
+        context = self.get_context(request)
+        context["form"] = form
+        if form_fields_html is not None:
+            context["form_fields_html"] = form_fields_html
         return TemplateResponse(request, self.get_template(request), context, status=status)
 
     def render_landing_page(self, request, form_submission=None, *args, **kwargs):

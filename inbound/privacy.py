@@ -5,12 +5,13 @@ versioned and described in docs/export-format.md.
 """
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from wagtail.contrib.forms.models import FormSubmission
 from wagtail.log_actions import log
 
 from . import proof
-from .consent import marketing_purposes, withdraw
+from .consent import withdraw
 from .leads import Lead
 from .suppression import suppress
 
@@ -22,7 +23,7 @@ OBJECT_ACTION = "inbound.lead.object"
 EXPORT_SELF_ACTION = "inbound.lead.export_self"
 
 
-def _other_form_submissions(lead):
+def other_form_submissions(lead):
     """Wagtail form submissions of the lead's site (outside gated pages) that carry the address."""
     root = lead.site.root_page
     candidates = (FormSubmission.objects.filter(page__path__startswith=root.path)
@@ -52,7 +53,7 @@ def export_lead(lead, now=None):
         ] + [
             {"page": submission.page.title, "submitted_at": proof.iso(submission.submit_time),
              "answers": submission.form_data}
-            for submission in _other_form_submissions(lead)
+            for submission in other_form_submissions(lead)
         ],
         "consents": consent_proof["consents"],
         "consent_ledger": consent_proof["events"],
@@ -81,7 +82,7 @@ def erase_lead(lead, *, user=None, channel="admin"):
     """
     with transaction.atomic():
         lead = Lead.objects.select_for_update(of=("self",)).select_related("site").get(pk=lead.pk)
-        other_submissions = _other_form_submissions(lead)
+        other_submissions = other_form_submissions(lead)
         counts = {
             "answers": lead.submissions.count() + len(other_submissions),
             "consent_events": lead.consent_events.count(),
@@ -107,14 +108,22 @@ def set_restriction(lead, restricted, *, user=None, channel="admin"):
     return lead
 
 
+def objection_purposes(lead):
+    """The purposes an objection ends: marketing mail and tracking (profiling, scoring)."""
+    from .consent import ConsentPurpose
+
+    return list(ConsentPurpose.objects.filter(site_id=lead.site_id).filter(
+        Q(is_marketing=True) | Q(channel=ConsentPurpose.TRACKING)))
+
+
 def set_objection(lead, objected, *, user=None, channel="admin"):
     """R3 (Art. 21): an objection stops processing and withdraws marketing consent."""
     with transaction.atomic():
         lead = Lead.objects.select_for_update(of=("self",)).get(pk=lead.pk)
         lead.objected_at = timezone.now() if objected else None
         lead.save(update_fields=["objected_at"])
-        if objected:
-            withdraw(lead, marketing_purposes(lead), channel=f"objection-{channel}")
+        if objected:  # Art. 21(2), (3): direct marketing and the profiling related to it
+            withdraw(lead, objection_purposes(lead), channel=f"objection-{channel}")
         log(lead, OBJECT_ACTION, user=user, title=f"Lead #{lead.pk}",
             data={"objected": objected, "channel": channel})
     return lead

@@ -82,6 +82,13 @@ def retention_periods():
                         _days(conf.get("INBOUND_UNCONFIRMED_RETENTION"))),
         RetentionPeriod(_("Confirmation links"), _days(conf.get("INBOUND_OPTIN_LINK_MAX_AGE"))),
         RetentionPeriod(_("Download links"), _days(conf.get("INBOUND_DOWNLOAD_LINK_MAX_AGE"))),
+        RetentionPeriod(_("Shortened IP addresses"), _days(conf.get("INBOUND_IP_RETENTION"))),
+        RetentionPeriod(_("Usage events (page views, downloads, confirmations)"),
+                        _days(conf.get("INBOUND_EVENT_RETENTION"))),
+        RetentionPeriod(_("Your data without an active consent, after your last activity"),
+                        _days(conf.get("INBOUND_INACTIVE_LEAD_RETENTION"))),
+        RetentionPeriod(_("Proof of your consent, after you withdrew it (then deleted with your data)"),
+                        _days(conf.get("INBOUND_CONSENT_PROOF_RETENTION"))),
     ]
 
 

@@ -11,31 +11,26 @@ from functools import partial
 from django import forms
 from django.db import transaction
 from django.http import HttpResponse
-from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 from wagtail.models import Site
 
-from . import links, privacy, self_service
+from . import links, privacy, self_service, tasks
 from .client import ClientInfo, hit_rate_limit
 from .consent import ConsentEvent, ConsentPurpose, lead_consent_states, marketing_purposes, withdraw
 from .forms import NormalisedEmailField
+from .optin import enqueue_safely
+from .responses import private_page
 
 logger = logging.getLogger(__name__)
 
 
-def _render(request, template, context=None, status=200):
-    response = TemplateResponse(request, template, context or {}, status=status)
-    response["Cache-Control"] = "no-store"
-    response["X-Robots-Tag"] = "noindex"
-    response["Referrer-Policy"] = "no-referrer"
-    return response
 
 
 def _invalid(request):
-    return _render(request, "inbound/token_invalid.html", status=404)
+    return private_page(request, "inbound/token_invalid.html", status=404)
 
 
 # --- one-click unsubscribe --------------------------------------------------------------------
@@ -50,11 +45,11 @@ def unsubscribe(request, token):
     except links.LinkError:
         return _invalid(request)
     if request.method == "GET":
-        return _render(request, "inbound/unsubscribe.html", {"token": token})
+        return private_page(request, "inbound/unsubscribe.html", {"token": token})
     with transaction.atomic():
         withdrawn = withdraw(lead, marketing_purposes(lead), channel="one-click-unsubscribe")
     logger.info("One-click unsubscribe for lead %s (%s events)", lead.pk, len(withdrawn))
-    return _render(request, "inbound/unsubscribed.html", {
+    return private_page(request, "inbound/unsubscribed.html", {
         "preferences_url": links.preferences_url(lead),
     })
 
@@ -76,7 +71,7 @@ def preferences(request, token):
     purposes = ConsentPurpose.objects.filter(site_id=lead.site_id, active=True).order_by("sort_order", "name")
     rows = [{"purpose": purpose, "state": states.get(purpose.pk), "text": purpose.current_version()}
             for purpose in purposes]
-    return _render(request, "inbound/preferences.html", {
+    return private_page(request, "inbound/preferences.html", {
         "token": token, "lead": lead, "rows": rows, "message": message,
         "summary": self_service.stored_data_summary(lead),
         "CONFIRMED": ConsentEvent.CONFIRMED, "PENDING": "pending",
@@ -110,9 +105,9 @@ def erase(request, token):
     except links.LinkError:
         return _invalid(request)
     if request.method == "GET":
-        return _render(request, "inbound/erase_confirm.html", {"token": token})
+        return private_page(request, "inbound/erase_confirm.html", {"token": token})
     privacy.erase_lead(lead, channel="self-service")
-    return _render(request, "inbound/erased.html")
+    return private_page(request, "inbound/erased.html")
 
 
 # --- "manage my data": the preference link by mail --------------------------------------------
@@ -132,9 +127,9 @@ def manage(request):
         client = ClientInfo.from_request(request)
         if not form.cleaned_data["website"] and not hit_rate_limit("manage", client.ip_truncated or "?", 10):
             site = Site.find_for_request(request)
-            transaction.on_commit(partial(self_service.mail_preference_link, site.pk,
+            transaction.on_commit(partial(enqueue_safely, tasks.mail_preference_link, site.pk,
                                           form.cleaned_data["email"], client.language))
-        return _render(request, "inbound/manage_sent.html")
-    return _render(request, "inbound/manage.html", {"form": form}, status=400 if form.errors else 200)
+        return private_page(request, "inbound/manage_sent.html")
+    return private_page(request, "inbound/manage.html", {"form": form}, status=400 if form.errors else 200)
 
 

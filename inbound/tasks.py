@@ -4,7 +4,7 @@ import smtplib
 
 from celery import shared_task
 
-from . import delivery, legal, optin, retention
+from . import delivery, legal, optin, retention, self_service
 
 
 @shared_task(ignore_result=True, acks_late=True)
@@ -28,6 +28,27 @@ def send_delivery_mail(self, optin_id):
 
 
 @shared_task(ignore_result=True)
+def run_retention():
+    """Beat, daily: every retention job (R4), each logged as a `RetentionRun`."""
+    return retention.run_all()
+
+
+@shared_task(ignore_result=True)
 def purge_unconfirmed_requests():
-    """Beat, daily: delete unconfirmed requests and their answers after the window (D5)."""
-    return retention.purge_unconfirmed_requests()
+    """Only the D5 job, logged like the others (for manual runs; beat uses `run_retention`)."""
+    return retention.run_job("unconfirmed_requests").counts
+
+
+@shared_task(ignore_result=True, acks_late=True)
+def mail_preference_link(site_id, email, language="de"):
+    """Queued for every valid "manage my data" request, known address or not, so the answer
+    takes the same time either way (D8)."""
+    return self_service.mail_preference_link(site_id, email, language)
+
+
+@shared_task(bind=True, ignore_result=True, acks_late=True, max_retries=8)
+def mail_erasure_link(self, lead_id, language="de"):
+    try:
+        return self_service.mail_erasure_link(lead_id, language)
+    except (smtplib.SMTPException, OSError) as exc:
+        raise self.retry(exc=exc, countdown=min(60 * 2 ** self.request.retries, 3600)) from exc

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import rights_views, views
+from . import rights_views, tracking_views, views
 
 app_name = "inbound"
 
@@ -13,4 +13,5 @@ urlpatterns = [
     path("p/<str:token>/export/", rights_views.preferences_export, name="preferences_export"),
     path("erase/<str:token>/", rights_views.erase, name="erase"),
     path("meine-daten/", rights_views.manage, name="manage"),
+    path("cookies/", tracking_views.cookie_settings, name="cookie_settings"),
 ]

@@ -6,19 +6,27 @@ from wagtail import hooks
 from wagtail.permissions import register_permission_policy
 from wagtail.snippets.models import register_snippet
 
-from . import admin_access, admin_views, legal_admin, privacy
+from . import admin_access, admin_views, legal_admin, privacy, reports, retention, tracking
 from .consent import ConsentPurpose
 from .leads import Lead
-from .viewsets import ConsentPurposeViewSet, LeadPermissionPolicy, LeadViewSet, NoDeletePermissionPolicy
+from .retention import RetentionRun
+from .viewsets import (
+    ConsentPurposeViewSet,
+    LeadPermissionPolicy,
+    LeadViewSetGroup,
+    NoDeletePermissionPolicy,
+    RetentionRunPermissionPolicy,
+)
 
 register_permission_policy(Lead, LeadPermissionPolicy(Lead))
+register_permission_policy(RetentionRun, RetentionRunPermissionPolicy(RetentionRun))
 register_permission_policy(ConsentPurpose, NoDeletePermissionPolicy(ConsentPurpose))
 register_snippet(ConsentPurposeViewSet)
 
 
 @hooks.register("register_admin_viewset")
 def register_lead_admin():
-    return LeadViewSet("leads")
+    return LeadViewSetGroup()
 
 
 @hooks.register("register_log_actions")
@@ -26,6 +34,10 @@ def register_lead_log_actions(actions):
     actions.register_action(admin_views.VIEW_ACTION, _("View lead"), _("Lead viewed"))
     actions.register_action(admin_views.EXPORT_ACTION, _("Export consent proof"),
                             _("Consent proof exported"))
+    actions.register_action(admin_views.DATA_EXPORT_ACTION, _("Export lead data"),
+                            _("All data of the lead exported"))
+    actions.register_action(retention.RETENTION_DELETE_ACTION, _("Delete lead (retention)"),
+                            _("Lead deleted when its retention period ended"))
 
 
 @hooks.register("before_serve_document")
@@ -61,3 +73,14 @@ def register_privacy_log_actions(actions):
     actions.register_action(privacy.OBJECT_ACTION, _("Lead objection"), _("Lead objection changed"))
     actions.register_action(privacy.EXPORT_SELF_ACTION, _("Self-service export"),
                             _("Lead data exported by the person"))
+
+
+# --- tracking and cookie banner (T1-T5) ---------------------------------------------------------
+@hooks.register("before_serve_page")
+def note_page_view(page, request, serve_args, serve_kwargs):
+    """Recorded after the response, and only with statistics consent (inbound/tracking.py)."""
+    tracking.note_page_view(request, page)
+
+
+hooks.register("register_admin_urls", reports.admin_urls)
+hooks.register("register_reports_menu_item", reports.menu_item)

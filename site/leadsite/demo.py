@@ -126,7 +126,17 @@ def seed():
     if ensure_contact_page(home):
         changes.append("contact page")
     changes += seed_gated_content(site, home)
+    if seed_cookie_banner(site):
+        changes.append("cookie banner texts")
     return site, changes
+
+
+def seed_cookie_banner(site):
+    """The banner's German and English default texts, as text version 1."""
+    from inbound.cookie_banner import CookieBannerSettings
+
+    _settings, created = CookieBannerSettings.objects.get_or_create(site=site)
+    return created
 
 
 def seed_legal_notices(site, home):

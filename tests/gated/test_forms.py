@@ -134,3 +134,13 @@ def test_default_page_does_not_couple_the_download(client, gated_page, on_commit
         response = submit(client, gated_page)  # no consent ticked
     assert response.status_code == 200
     assert len(mailoutbox) == 1
+
+
+def test_privacy_notice_is_one_click_from_the_form_even_without_purposes(client, gated_page):
+    """F6: the privacy link sits inside the form, not only in the footer."""
+    gated_page.purposes.clear()
+    gated_page.save_revision().publish()
+    soup = _soup(client.get(gated_page.url))
+    form = soup.find("form", attrs={"method": "post"})
+    link = form.find("a", class_="form-privacy-link")
+    assert link is not None and link["href"].endswith("/datenschutz/")

@@ -17,7 +17,9 @@ pytestmark = pytest.mark.django_db
 
 
 def test_publishing_through_code_is_refused_and_names_what_is_missing(draft_gated_page):
-    with pytest.raises(LegalSetupIncomplete) as error:
+    from django.utils import translation
+
+    with translation.override("en"), pytest.raises(LegalSetupIncomplete) as error:
         draft_gated_page.get_latest_revision().publish()
     assert "privacy" in str(error.value) and "imprint" in str(error.value)
     assert "postal code" in str(error.value)

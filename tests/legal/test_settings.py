@@ -2,12 +2,20 @@
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.utils import translation
 
 from inbound import legal
 from inbound.legal import LegalSettings
 from tests.legal.conftest import complete_legal_setup
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def english():
+    """The labels are checked in English; German users get them translated."""
+    with translation.override("en"):
+        yield
 
 
 def _settings(site, **values):

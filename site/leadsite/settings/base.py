@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 from django.utils.translation import gettext_lazy as _
 
 BASE_DIR = Path(__file__).resolve().parents[3]
@@ -56,6 +57,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "inbound.middleware.TrackingMiddleware",  # first-party tracking, only with consent (T1, T5)
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "wagtail.contrib.redirects.middleware.RedirectMiddleware",
 ]
@@ -150,8 +152,10 @@ CELERY_BEAT_SCHEDULE = {
     "inbound-sweep-unsent-optin-mails": {
         "task": "inbound.tasks.sweep_unsent_optin_mails", "schedule": 60.0,
     },
-    "inbound-purge-unconfirmed-requests": {
-        "task": "inbound.tasks.purge_unconfirmed_requests", "schedule": 3600.0,
+    # R4: every retention job (unconfirmed requests, raw events, IPs, inactive leads, consent
+    # proof), once a day at night; each job is logged as a RetentionRun.
+    "inbound-retention": {
+        "task": "inbound.tasks.run_retention", "schedule": crontab(hour=3, minute=17),
     },
 }
 CELERY_TASK_PUBLISH_RETRY_POLICY = {

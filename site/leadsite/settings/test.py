@@ -28,3 +28,6 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=True)
 CELERY_TASK_EAGER_PROPAGATES = True
 WHITENOISE_USE_FINDERS = True
+# Tracked events are written at once, not by the per-process writer thread, so tests see them
+# without waiting; tests/tracking/test_buffer.py covers the buffered path.
+INBOUND_TRACKING_FLUSH_INTERVAL = 0
