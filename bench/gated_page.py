@@ -169,6 +169,11 @@ def wrk(target, args, token, tag):
         command.append(target["url"])
     output = subprocess.run(command, capture_output=True, text=True, check=True,
                             timeout=target["duration"] + 60).stdout
+    return parse_wrk(output)
+
+
+def parse_wrk(output):
+    """Requests/s, request count, p50/p99 latency (ms) and failures from `wrk --latency` output."""
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
     errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
     return {

@@ -21,7 +21,6 @@ for docs/benchmarks.md. Needs `wrk` (apt-get install wrk).
 
 import argparse
 import os
-import re
 import shutil
 import sqlite3
 import subprocess
@@ -34,7 +33,7 @@ from statistics import mean, median
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import PYTHON, ROOT, STANDARD_URL, bench_environment, prepare_database  # noqa: E402
-from bench.gated_page import latency_ms, machine, start_gunicorn, stop, workers_cpu_seconds  # noqa: E402
+from bench.gated_page import machine, parse_wrk, start_gunicorn, stop, workers_cpu_seconds  # noqa: E402
 
 VISITOR = "0123456789abcdef0123456789abcdef"
 LINKED_VISITOR = "fedcba9876543210fedcba9876543210"
@@ -98,16 +97,7 @@ def wrk(url, cookie, duration, args):
         command += ["-H", f"Cookie: {cookie}"]
     output = subprocess.run(command + [url], capture_output=True, text=True, check=True,
                             timeout=duration + 60).stdout
-    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
-    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
-    return {
-        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
-        "requests": int(re.search(r"(\d+) requests in", output).group(1)),
-        "p50": latency_ms(re.search(r"50%\s+([\d.]+\w+)", output).group(1)),
-        "p99": latency_ms(re.search(r"99%\s+([\d.]+\w+)", output).group(1)),
-        "failed": (int(non_2xx.group(1)) if non_2xx else 0)
-                  + (sum(map(int, errors.groups())) if errors else 0),
-    }
+    return parse_wrk(output)
 
 
 def count_views(database, visitor):
