@@ -1,0 +1,252 @@
+"""Persona rules, ordering, the manual pin and set-wise recomputation."""
+
+from decimal import Decimal
+
+import pytest
+from django.core.management import call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from inbound.leads import Lead, LeadEvent
+from inbound.pages import GatedFormSubmission
+from personas.assignment import (
+    LeadPersona,
+    PersonaChange,
+    evaluate,
+    personas_for_sites,
+    pin,
+    recompute,
+    unpin,
+)
+from personas.models import Persona, PersonaRule
+from personas.rules import LeadFacts
+
+
+@pytest.fixture
+def site(demo_site):
+    return demo_site
+
+
+def make_persona(site, name, order, *rules):
+    persona = Persona(site=site, name=name, sort_order=order)
+    for index, rule in enumerate(rules):
+        rule.sort_order = index
+        persona.rules.add(rule)
+    persona.save()
+    return persona
+
+
+def ordered(site):
+    return personas_for_sites([site.pk])[site.pk]
+
+
+def make_lead(site, email, **answers):
+    lead = Lead.objects.create(site=site, email=email)
+    if answers:
+        GatedFormSubmission.objects.create(lead=lead, page=site.root_page,
+                                           form_data={"email": email, **answers, "consents": []})
+    return lead
+
+
+# --- rule types ------------------------------------------------------------------------------
+@pytest.mark.django_db
+def test_answer_equals_and_answer_in_values(site):
+    it = make_persona(site, "IT-Leiterin", 0,
+                      PersonaRule(kind=PersonaRule.ANSWER, field_name="rolle", values="IT-Leitung"))
+    ceo = make_persona(site, "Geschäftsführer", 1, PersonaRule(
+        kind=PersonaRule.ANSWER, field_name="rolle", values="Geschäftsführung\nInhaber\nVorstand"))
+    personas = ordered(site)
+    assert evaluate(LeadFacts(answers={"rolle": " it-leitung "}), personas)[0] == it
+    assert evaluate(LeadFacts(answers={"rolle": "Inhaber"}), personas)[0] == ceo
+    assert evaluate(LeadFacts(answers={"rolle": ["Marketing", "Vorstand"]}), personas)[0] == ceo
+    assert evaluate(LeadFacts(answers={"rolle": "Marketing"}), personas) == (None, None)
+    assert evaluate(LeadFacts(answers={"andere": "Inhaber"}), personas) == (None, None)
+
+
+@pytest.mark.django_db
+def test_numeric_range(site):
+    small = make_persona(site, "Klein", 0, PersonaRule(kind=PersonaRule.NUMBER_RANGE,
+                                                       field_name="mitarbeiter", max_value=Decimal(49)))
+    middle = make_persona(site, "Mittelstand", 1, PersonaRule(
+        kind=PersonaRule.NUMBER_RANGE, field_name="mitarbeiter", min_value=Decimal(50),
+        max_value=Decimal(499)))
+    personas = ordered(site)
+    assert evaluate(LeadFacts(answers={"mitarbeiter": "12"}), personas)[0] == small
+    assert evaluate(LeadFacts(answers={"mitarbeiter": "49,0"}), personas)[0] == small
+    assert evaluate(LeadFacts(answers={"mitarbeiter": 50}), personas)[0] == middle
+    assert evaluate(LeadFacts(answers={"mitarbeiter": "499"}), personas)[0] == middle
+    for value in ("500", "viele", "", ["10"], None):
+        assert evaluate(LeadFacts(answers={"mitarbeiter": value}), personas) == (None, None)
+
+
+@pytest.mark.django_db
+def test_download_of_a_page(site):
+    page = site.root_page
+    persona = make_persona(site, "Leserin", 0, PersonaRule(kind=PersonaRule.DOWNLOAD, page=page))
+    rule = persona.rules.get()
+    assert evaluate(LeadFacts(downloads={page.pk}), ordered(site)) == (persona, rule)
+    assert evaluate(LeadFacts(downloads={page.pk + 1000}), ordered(site)) == (None, None)
+
+
+@pytest.mark.django_db
+def test_self_selection_names_the_persona(site):
+    persona = make_persona(site, "Marketing-Managerin", 0, PersonaRule(
+        kind=PersonaRule.SELF_SELECTION, field_name="beschreibt_sie", values="Marketing"))
+    make_persona(site, "Andere", 1, PersonaRule(kind=PersonaRule.SELF_SELECTION,
+                                                 field_name="beschreibt_sie"))
+    personas = ordered(site)
+    assert evaluate(LeadFacts(answers={"beschreibt_sie": "marketing-managerin"}), personas)[0] == persona
+    assert evaluate(LeadFacts(answers={"beschreibt_sie": "Marketing"}), personas)[0] == persona
+    assert evaluate(LeadFacts(answers={"beschreibt_sie": "Andere"}), personas)[0].name == "Andere"
+    assert evaluate(LeadFacts(answers={"beschreibt_sie": "Vertrieb"}), personas) == (None, None)
+
+
+@pytest.mark.django_db
+def test_rule_validation(site):
+    from django.core.exceptions import ValidationError
+
+    for rule, field in [
+        (PersonaRule(kind=PersonaRule.ANSWER, field_name="rolle"), "values"),
+        (PersonaRule(kind=PersonaRule.ANSWER, values="x"), "field_name"),
+        (PersonaRule(kind=PersonaRule.NUMBER_RANGE, field_name="n"), "min_value"),
+        (PersonaRule(kind=PersonaRule.NUMBER_RANGE, field_name="n", min_value=5, max_value=1), "max_value"),
+        (PersonaRule(kind=PersonaRule.DOWNLOAD), "page"),
+    ]:
+        with pytest.raises(ValidationError) as error:
+            rule.clean()
+        assert field in error.value.message_dict
+
+
+# --- ordering --------------------------------------------------------------------------------
+@pytest.mark.django_db
+def test_first_matching_persona_in_order_wins(site):
+    rule = dict(kind=PersonaRule.ANSWER, field_name="rolle", values="IT-Leitung")
+    first = make_persona(site, "Erste", 5, PersonaRule(**rule))
+    second = make_persona(site, "Zweite", 1, PersonaRule(kind=PersonaRule.ANSWER, field_name="x",
+                                                         values="y"), PersonaRule(**rule))
+    facts = LeadFacts(answers={"rolle": "IT-Leitung"})
+    persona, fired = evaluate(facts, ordered(site))
+    assert persona == second and fired == second.rules.order_by("sort_order")[1]
+    Persona.objects.filter(pk=first.pk).update(sort_order=0)
+    assert evaluate(facts, ordered(site))[0] == first
+
+
+@pytest.mark.django_db
+def test_personas_of_another_site_never_match(site):
+    from wagtail.models import Site
+
+    other = Site.objects.create(hostname="other.example", port=80, root_page=site.root_page)
+    make_persona(other, "Fremd", 0, PersonaRule(kind=PersonaRule.ANSWER, field_name="rolle",
+                                                 values="IT-Leitung"))
+    lead = make_lead(site, "a@example.org", rolle="IT-Leitung")
+    recompute(Lead.objects.filter(pk=lead.pk))
+    assert not LeadPersona.objects.filter(lead=lead).exists()
+
+
+# --- recompute, history and pin --------------------------------------------------------------
+@pytest.mark.django_db
+def test_recompute_writes_history_only_on_change(site):
+    it = make_persona(site, "IT-Leiterin", 0, PersonaRule(kind=PersonaRule.ANSWER, field_name="rolle",
+                                                          values="IT-Leitung"))
+    reader = make_persona(site, "Leserin", 1, PersonaRule(kind=PersonaRule.DOWNLOAD, page=site.root_page))
+    lead = make_lead(site, "a@example.org", rolle="Marketing")
+    LeadEvent.objects.create(site=site, lead=lead, kind=LeadEvent.DOWNLOAD, page=site.root_page)
+    nobody = make_lead(site, "b@example.org")
+
+    result = recompute(Lead.objects.all())
+    assert (result.leads, result.changed) == (2, 1)
+    assert LeadPersona.objects.get(lead=lead).persona == reader
+    assert not LeadPersona.objects.filter(lead=nobody).exists()
+    change = PersonaChange.objects.get(lead=lead)
+    assert (change.from_persona, change.to_persona, change.rule) == (None, reader, reader.rules.get())
+    assert "page" in change.rule_description
+
+    assert recompute(Lead.objects.all()).changed == 0
+    assert PersonaChange.objects.count() == 1
+
+    GatedFormSubmission.objects.create(lead=lead, page=site.root_page, form_data={"rolle": "IT-Leitung"})
+    recompute(Lead.objects.all())
+    assert LeadPersona.objects.get(lead=lead).persona == it
+    latest = PersonaChange.objects.filter(lead=lead).latest("changed_at", "pk")
+    assert (latest.from_persona, latest.to_persona) == (reader, it)
+
+    it.rules.all().delete()
+    reader.rules.all().delete()
+    recompute(Lead.objects.all())
+    assignment = LeadPersona.objects.get(lead=lead)
+    assert assignment.persona is None and assignment.rule is None
+    assert PersonaChange.objects.filter(lead=lead).count() == 3
+
+
+@pytest.mark.django_db
+def test_pinned_persona_survives_recompute(site):
+    it = make_persona(site, "IT-Leiterin", 0, PersonaRule(kind=PersonaRule.ANSWER, field_name="rolle",
+                                                          values="IT-Leitung"))
+    ceo = make_persona(site, "Geschäftsführer", 1)
+    lead = make_lead(site, "a@example.org", rolle="IT-Leitung")
+    recompute(Lead.objects.all())
+    assert LeadPersona.objects.get(lead=lead).persona == it
+
+    pin(lead, ceo)
+    result = recompute(Lead.objects.all())
+    assert (result.pinned, result.changed) == (1, 0)
+    assignment = LeadPersona.objects.get(lead=lead)
+    assert assignment.persona == ceo and assignment.pinned
+    manual = PersonaChange.objects.filter(lead=lead, manual=True).get()
+    assert (manual.from_persona, manual.to_persona) == (it, ceo)
+
+    unpin(lead)
+    recompute(Lead.objects.all())
+    assert LeadPersona.objects.get(lead=lead).persona == it
+
+
+def _make_leads(site, count, start):
+    leads = Lead.objects.bulk_create(
+        [Lead(site=site, email=f"lead{n}@example.org") for n in range(start, start + count)])
+    roles = ["IT-Leitung", "Inhaber", "Marketing", "Sonstiges"]
+    GatedFormSubmission.objects.bulk_create(
+        [GatedFormSubmission(lead=lead, page=site.root_page,
+                             form_data={"rolle": roles[n % 4], "mitarbeiter": str(n % 700)})
+         for n, lead in enumerate(leads)])
+    LeadEvent.objects.bulk_create(
+        [LeadEvent(site=site, lead=lead, kind=LeadEvent.DOWNLOAD, page=site.root_page)
+         for lead in leads[::3]])
+    return leads
+
+
+@pytest.mark.django_db
+def test_recompute_query_count_does_not_grow_with_leads(site):
+    make_persona(site, "IT-Leiterin", 0, PersonaRule(kind=PersonaRule.ANSWER, field_name="rolle",
+                                                     values="IT-Leitung"))
+    make_persona(site, "Geschäftsführer", 1,
+                 PersonaRule(kind=PersonaRule.ANSWER, field_name="rolle", values="Inhaber"),
+                 PersonaRule(kind=PersonaRule.NUMBER_RANGE, field_name="mitarbeiter", max_value=10))
+    make_persona(site, "Leserin", 2, PersonaRule(kind=PersonaRule.DOWNLOAD, page=site.root_page))
+    make_persona(site, "Marketing-Managerin", 3,
+                 PersonaRule(kind=PersonaRule.SELF_SELECTION, field_name="rolle", values="Marketing"))
+
+    counts = []
+    for count, start in [(200, 0), (2000, 200)]:
+        leads = _make_leads(site, count, start)
+        pin(leads[0], None)  # one pinned lead in each run
+        queryset = Lead.objects.filter(pk__in=[lead.pk for lead in leads])
+        with CaptureQueriesContext(connection) as first:
+            result = recompute(queryset)
+        assert result.leads == count and result.pinned == 1 and result.changed > count / 2
+        with CaptureQueriesContext(connection) as again:
+            assert recompute(queryset).changed == 0
+        counts.append((len(first), len(again)))
+    assert counts[0] == counts[1], counts
+    assert LeadPersona.objects.filter(persona__isnull=False).count() > 1000
+
+
+@pytest.mark.django_db
+def test_management_command_reports_progress(site, capsys):
+    make_persona(site, "IT-Leiterin", 0, PersonaRule(kind=PersonaRule.ANSWER, field_name="rolle",
+                                                     values="IT-Leitung"))
+    _make_leads(site, 10, 0)
+    call_command("recompute_personas", "--batch-size", "4")
+    out = capsys.readouterr().out
+    assert "4/10" in out and "10/10" in out
+    assert "Recomputed 10 lead(s): 3 changed, 0 pinned." in out
+    assert LeadPersona.objects.count() == 3
