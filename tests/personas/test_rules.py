@@ -159,7 +159,7 @@ def test_recompute_writes_history_only_on_change(site):
     assert not LeadPersona.objects.filter(lead=nobody).exists()
     change = PersonaChange.objects.get(lead=lead)
     assert (change.from_persona, change.to_persona, change.rule) == (None, reader, reader.rules.get())
-    assert "page" in change.rule_description
+    assert f"#{site.root_page_id}" in change.rule_description, "the history says which rule fired"
 
     assert recompute(Lead.objects.all()).changed == 0
     assert PersonaChange.objects.count() == 1
