@@ -5,7 +5,8 @@ versioned and described in docs/export-format.md.
 """
 
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Q, TextField
+from django.db.models.functions import Cast
 from django.utils import timezone
 from wagtail.contrib.forms.models import FormSubmission
 from wagtail.log_actions import log
@@ -26,9 +27,15 @@ EXPORT_SELF_ACTION = "inbound.lead.export_self"
 def other_form_submissions(lead):
     """Wagtail form submissions of the lead's site (outside gated pages) that carry the address."""
     root = lead.site.root_page
-    candidates = (FormSubmission.objects.filter(page__path__startswith=root.path)
-                  .select_related("page").order_by("submit_time"))
     address = lead.email.lower()
+    # The database narrows the rows by the local part (always ASCII, so it reads the same in
+    # the stored JSON text); the exact comparison below decides. This keeps the preference
+    # center from loading every submission of the site.
+    local_part = address.rsplit("@", 1)[0]
+    candidates = (FormSubmission.objects.filter(page__path__startswith=root.path)
+                  .annotate(form_text=Cast("form_data", TextField()))
+                  .filter(form_text__icontains=local_part)
+                  .select_related("page").order_by("submit_time"))
     return [submission for submission in candidates.iterator()
             if any(isinstance(value, str) and value.strip().lower() == address
                    for value in submission.form_data.values())]
