@@ -26,6 +26,7 @@ from django.utils.functional import cached_property
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.generic import View
+from wagtail import hooks
 from wagtail.admin.filters import DateRangePickerWidget, WagtailFilterSet
 from wagtail.admin.forms import WagtailAdminModelForm
 from wagtail.admin.ui.menus import MenuItem
@@ -211,6 +212,25 @@ def annotate_for_display(proof):
     return proof
 
 
+LEAD_DETAIL_PANELS_HOOK = "inbound_lead_detail_panels"
+
+
+def lead_detail_panels(request, lead):
+    """HTML sections that other apps add to the lead detail page, in hook order.
+
+    The plugin's core depends on no app built on it (personas, scoring, …), so they come in
+    through the Wagtail hook `inbound_lead_detail_panels`: each function is called with
+    `(request, lead)` after the view's permission and site checks, and returns safe HTML (e.g.
+    from `render_to_string`) or None. It must check any further permission itself.
+    """
+    panels = []
+    for panel in hooks.get_hooks(LEAD_DETAIL_PANELS_HOOK):
+        html = panel(request, lead)
+        if html:
+            panels.append(html)
+    return panels
+
+
 class LeadInspectView(ProofLinksMixin, generic.InspectView):
     """The lead's data, answers, opt-in requests and full consent ledger with the texts shown."""
 
@@ -257,6 +277,7 @@ class LeadInspectView(ProofLinksMixin, generic.InspectView):
             "proof": annotate_for_display(build_proof(lead)),
             "submissions": answers_of(lead),
             "action_urls": self.action_urls(lead),
+            "extra_panels": lead_detail_panels(self.request, lead),
         })
         return context
 

@@ -11,5 +11,7 @@ class InboundConfig(AppConfig):
 
     def ready(self):
         from . import checks, form_cache  # noqa: F401  (checks registers the system checks)
+        from .nurture import triggers
 
         form_cache.connect_signals()  # invalidates cached gated forms on content changes
+        triggers.connect_signals()  # withdrawal, restriction, objection end nurture enrolments

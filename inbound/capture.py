@@ -13,7 +13,7 @@ from functools import partial
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from . import conf
+from . import activity, conf
 from .consent import ConsentEvent, append_events, current_versions
 from .leads import Lead
 from .optin import OptInRequest, enqueue_confirmation_mail
@@ -108,6 +108,7 @@ def capture_submission(page, form, client, site=None):
             )
         if new_mail:
             transaction.on_commit(partial(enqueue_confirmation_mail, optin.pk))
+        activity.announce([lead.pk], activity.SUBMISSION)
     return CaptureOutcome(lead, submission, optin, mail_queued=new_mail)
 
 

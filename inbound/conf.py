@@ -61,6 +61,16 @@ DEFAULTS = {
     "INBOUND_TRACKING_BATCH_SIZE": 500,
     # At most this many events wait in a process; beyond it the oldest are dropped (logged).
     "INBOUND_TRACKING_BUFFER_LIMIT": 20_000,
+    # Nurture dispatcher (inbound/nurture/dispatch.py): enrolments claimed per batch; how long a
+    # claim keeps other dispatchers away (a crashed dispatcher's batch is free again after it);
+    # mails per second per dispatcher (0: no limit); failed sends of a step before it is given
+    # up (backoff 1, 2, 4, … minutes, capped by INBOUND_MAIL_BACKOFF_CAP); seconds one run may
+    # take before it leaves the rest to the next run.
+    "INBOUND_NURTURE_BATCH_SIZE": 200,
+    "INBOUND_NURTURE_CLAIM_LEASE": timedelta(minutes=5),
+    "INBOUND_NURTURE_RATE_LIMIT": 0,
+    "INBOUND_NURTURE_MAX_ATTEMPTS": 6,
+    "INBOUND_NURTURE_TIME_BUDGET": 50.0,
 }
 
 

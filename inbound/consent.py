@@ -16,6 +16,8 @@ from django.utils import timezone
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
+from . import activity
+
 TEXT_LANGUAGES = ("de", "en")
 
 
@@ -334,8 +336,26 @@ def withdraw(lead, purposes, *, channel, occurred_at=None):
         for event in ConsentEvent.objects.filter(lead=lead, purpose__in=active).select_related("text_version")
         .order_by("seq")
     }
+    activity.announce([lead.pk], activity.CONSENT)
     return append_events(lead, ConsentEvent.WITHDRAWN, [(p, last_versions[p.pk]) for p in active],
                          channel=channel, occurred_at=occurred_at)
+
+
+def confirmed_consent(**purpose_filters):
+    """An `Exists` for `Lead` querysets: the lead confirmed a purpose matching the filters
+    (e.g. `is_marketing=True`, `channel=ConsentPurpose.TRACKING`) and has not withdrawn it
+    since. The same fold as `consent_states`, in SQL: a later request never downgrades a
+    confirmation, and an expiry only ends a pending request."""
+    from django.db.models import Exists, OuterRef
+
+    withdrawn_later = ConsentEvent.objects.filter(
+        lead_id=OuterRef("lead_id"), purpose_id=OuterRef("purpose_id"), kind=ConsentEvent.WITHDRAWN,
+        seq__gt=OuterRef("seq"))
+    confirmed = ConsentEvent.objects.filter(
+        lead_id=OuterRef("pk"), kind=ConsentEvent.CONFIRMED,
+        **{f"purpose__{name}": value for name, value in purpose_filters.items()},
+    ).exclude(Exists(withdrawn_later))
+    return Exists(confirmed)
 
 
 def marketing_purposes(lead):

@@ -8,7 +8,7 @@ from django.core import signing
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
-from . import conf, legal
+from . import activity, conf, legal
 from .leads import LeadEvent, record_event
 from .mailing import SentMail, build_transactional_mail, send_and_record, site_base_url
 from .optin import OptInRequest
@@ -53,8 +53,10 @@ def resolve(token):
 
 
 def record_download(optin, document):
-    return record_event(optin.lead, LeadEvent.DOWNLOAD, page=optin.page, document=document.pk,
-                        optin=optin.pk)
+    event = record_event(optin.lead, LeadEvent.DOWNLOAD, page=optin.page, document=document.pk,
+                         optin=optin.pk)
+    activity.announce([optin.lead_id], activity.DOWNLOAD)
+    return event
 
 
 def build_delivery_mail(optin):

@@ -30,17 +30,22 @@ class SendDecision:
     reason: str = ""
 
 
-def send_decision(lead):
-    """M1: may this lead receive marketing mail right now? Call inside the send transaction."""
+def send_decision(lead, *, states=None, legal_missing=None):
+    """M1: may this lead receive marketing mail right now? Call inside the send transaction.
+
+    A batch sender passes the lead's ledger `states` (`consent.lead_consent_states`, read under
+    the lead's lock) and the site's `legal.missing_items` (looked up once per site) to save
+    queries; both are read here otherwise.
+    """
     if lead.restricted_at is not None:
         return SendDecision(False, "restricted")
     if lead.objected_at is not None:
         return SendDecision(False, "objected")
     if is_suppressed(lead.site_id, lead.email):
         return SendDecision(False, "suppressed")
-    if not has_confirmed_marketing_consent(lead):
+    if not has_confirmed_marketing_consent(lead, states):
         return SendDecision(False, "no confirmed marketing consent")
-    missing = legal.missing_items(lead.site)
+    missing = legal.missing_items(lead.site) if legal_missing is None else legal_missing
     if missing:
         return SendDecision(False, "legal notices incomplete")
     return SendDecision(True)

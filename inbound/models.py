@@ -6,6 +6,7 @@ from .leads import Lead, LeadEvent
 from .legal import LegalSettings
 from .legal_pages import ImprintPage, PrivacyPage
 from .mailing import SentMail
+from .nurture.models import Delivery, Enrolment, NurtureSettings, Step, Track
 from .optin import OptInRequest
 from .pages import GatedFormField, GatedFormSubmission, GatedPage
 from .retention import RetentionRun
@@ -13,7 +14,8 @@ from .suppression import SuppressionEntry
 
 __all__ = [
     "ConsentEvent", "ConsentPurpose", "ConsentTextVersion", "CookieBannerSettings",
-    "CookieBannerTextVersion", "GatedFormField",
+    "CookieBannerTextVersion", "Delivery", "Enrolment", "GatedFormField",
     "GatedFormSubmission", "GatedPage", "ImprintPage", "Lead", "LeadEvent", "LegalSettings",
-    "OptInRequest", "PrivacyPage", "RetentionRun", "SentMail", "SuppressionEntry",
+    "NurtureSettings", "OptInRequest", "PrivacyPage", "RetentionRun", "SentMail", "Step",
+    "SuppressionEntry", "Track",
 ]

@@ -24,7 +24,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from kombu.exceptions import OperationalError as KombuOperationalError
 
-from . import conf, legal, suppression
+from . import activity, conf, legal, suppression
 from .consent import ConsentEvent, append_events
 from .leads import LeadEvent, record_event
 from .mailing import SentMail, record_sent
@@ -293,6 +293,7 @@ def confirm(optin, ip_truncated=""):
                              ip_truncated=ip_truncated, occurred_at=now)
         record_event(lead, LeadEvent.OPTIN_CONFIRMED, page=optin.page, optin=optin.pk)
         suppression.lift(lead.site_id, lead.email)  # a fresh, confirmed opt-in by the person
+        activity.announce([lead.pk], activity.CONFIRMATION)
     return ConfirmOutcome(optin, newly_confirmed=True)
 
 

@@ -8,6 +8,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.template.response import TemplateResponse
+from django.utils.cache import patch_cache_control, patch_vary_headers
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 from modelcluster.fields import ParentalKey, ParentalManyToManyField
@@ -18,7 +19,7 @@ from wagtail.fields import RichTextField, StreamField
 from wagtail.models import Site
 from wagtail.search import index
 
-from . import capture, conf, form_cache, legal
+from . import capture, conf, form_cache, known_visitor, legal, profiling
 from .blocks import IntroBlock
 from .client import ClientInfo, hit_rate_limit
 from .consent import current_versions
@@ -31,6 +32,13 @@ class GatedFormField(AbstractFormField):
     """An extra question an editor adds to a gated form."""
 
     page = ParentalKey("GatedPage", on_delete=models.CASCADE, related_name="form_fields")
+    ask_once = models.BooleanField(
+        _("ask once"), default=False,
+        help_text=_("Progressive profiling: a known visitor with personalisation consent who "
+                    "already answered this question is not asked again."),
+    )
+
+    panels = AbstractFormField.panels + [FieldPanel("ask_once")]
 
     def clean(self):
         super().clean()
@@ -90,6 +98,13 @@ class GatedPage(RequiresLegalNotices, AbstractForm):
         help_text=_("Optional wording of that notice; a default text is used if empty."),
     )
 
+    progressive_questions = models.PositiveSmallIntegerField(
+        _("new questions per visit"), default=0,
+        help_text=_("Progressive profiling: how many unanswered \"ask once\" questions a known "
+                    "visitor with personalisation consent sees per form (0: all of them). "
+                    "Everyone else sees the whole form."),
+    )
+
     content_panels = AbstractForm.content_panels + [
         FormSubmissionsPanel(),
         FieldPanel("kind"),
@@ -102,6 +117,7 @@ class GatedPage(RequiresLegalNotices, AbstractForm):
         ], heading=_("Consent")),
         InlinePanel("form_fields", label=_("Extra form fields"),
                     help_text=_("The e-mail field and the consent checkboxes are always present.")),
+        FieldPanel("progressive_questions"),
         FieldPanel("thank_you_text"),
         FieldPanel("confirmation_text"),
     ]
@@ -156,13 +172,33 @@ class GatedPage(RequiresLegalNotices, AbstractForm):
             return legal.links_for_request(request)["privacy_full_url"]
         return legal.page_urls(site)["privacy_url"]
 
+    def known_lead_id(self, request):
+        """The lead whose answers shorten the form for this request (progressive profiling,
+        `inbound.profiling`), or None: the visitor is not known, or it is a preview, which
+        shows the editor the whole form."""
+        if request is None or getattr(request, "is_preview", False):
+            return None
+        return known_visitor.known_lead_id(request)
+
+    def form_fields_for(self, request):
+        """The extra questions this request's visitor is asked: all of them, or for a known
+        visitor those progressive profiling leaves (`inbound.profiling.fields_to_ask`).
+        Override to choose the questions differently."""
+        fields = self.get_form_fields()
+        lead_id = self.known_lead_id(request)
+        if lead_id is None:
+            return fields
+        answered = profiling.answered_field_names(lead_id, Site.find_for_request(request))
+        return profiling.fields_to_ask(fields, answered, self.progressive_questions)
+
     def get_form_class(self, purposes=None, request=None, versions=None):
         """The form class; `versions` as `consent.current_versions` returns them (looked up
-        if not given), `request` to share the per-request site and legal lookups."""
+        if not given), `request` to share the per-request site and legal lookups and to
+        leave out what a known visitor already answered (`form_fields_for`)."""
         purposes = self.offered_purposes() if purposes is None else purposes
         language = (get_language() or "de")[:2]
         builder = GatedFormBuilder(
-            self.get_form_fields(), purposes=purposes, language=language,
+            self.form_fields_for(request), purposes=purposes, language=language,
             privacy_url=self.privacy_url(request),
             required_purpose_keys=self.required_purpose_keys(purposes),
             versions=current_versions(purposes, language) if versions is None else versions,
@@ -197,6 +233,15 @@ class GatedPage(RequiresLegalNotices, AbstractForm):
                                           site=site).submission
 
     def serve(self, request, *args, **kwargs):
+        response = self.serve_form(request, *args, **kwargs)
+        if self.known_lead_id(request) is not None:  # cached on the request: no query here
+            # The form is this visitor's own (progressive profiling): no shared cache may keep it.
+            patch_cache_control(response, private=True)
+            patch_vary_headers(response, ("Cookie",))
+        return response
+
+    def serve_form(self, request, *args, **kwargs):
+        """The form (GET), or the submission and its landing page (POST)."""
         if request.method == "POST":
             form = self.get_form(request.POST, request=request, user=request.user)
             client = ClientInfo.from_request(request)
@@ -216,9 +261,10 @@ class GatedPage(RequiresLegalNotices, AbstractForm):
         """The page with its form as every visitor first sees it.
 
         The form's HTML comes from `inbound.form_cache` (the CSRF token stays per request);
-        only on a cache miss is the form built and rendered. Previews are never cached.
+        only on a cache miss is the form built and rendered. Previews are never cached, nor is
+        the form of a known visitor, which leaves out what they already answered.
         """
-        if not form_cache.is_cacheable(request):
+        if not form_cache.is_cacheable(request) or self.known_lead_id(request) is not None:
             return self.render_form(request, self.get_form(request=request, user=request.user))
         key = form_cache.key_for(self, request)
         fields_html = form_cache.get(key)

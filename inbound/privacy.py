@@ -8,10 +8,11 @@ from django.db import transaction
 from django.db.models import Q, TextField
 from django.db.models.functions import Cast
 from django.utils import timezone
+from wagtail import hooks
 from wagtail.contrib.forms.models import FormSubmission
 from wagtail.log_actions import log
 
-from . import proof
+from . import activity, proof
 from .consent import withdraw
 from .leads import Lead
 from .suppression import suppress
@@ -41,11 +42,19 @@ def other_form_submissions(lead):
                    for value in submission.form_data.values())]
 
 
+EXPORT_HOOK = "inbound_lead_export"
+
+
 def export_lead(lead, now=None):
-    """R1: everything stored about one lead, as a JSON-ready dict."""
+    """R1: everything stored about one lead, as a JSON-ready dict.
+
+    Apps that store more about a lead (personas, scoring) add their part with a Wagtail hook
+    `inbound_lead_export`: a function of the lead returning `{key: JSON-ready value}` for keys
+    of the export format (e.g. `persona_history`).
+    """
     now = now or timezone.now()
     consent_proof = proof.build_proof(lead, now=now)
-    return {
+    export = {
         "format": EXPORT_FORMAT,
         "generated_at": proof.iso(now),
         "profile": {
@@ -78,6 +87,9 @@ def export_lead(lead, now=None):
         "scores": [],
         "persona_history": [],
     }
+    for extend in hooks.get_hooks(EXPORT_HOOK):
+        export.update(extend(lead) or {})
+    return export
 
 
 def erase_lead(lead, *, user=None, channel="admin"):
@@ -110,6 +122,7 @@ def set_restriction(lead, restricted, *, user=None, channel="admin"):
         lead = Lead.objects.select_for_update(of=("self",)).get(pk=lead.pk)
         lead.restricted_at = timezone.now() if restricted else None
         lead.save(update_fields=["restricted_at"])
+        activity.announce([lead.pk], activity.PROCESSING)
         log(lead, RESTRICT_ACTION, user=user, title=f"Lead #{lead.pk}",
             data={"restricted": restricted, "channel": channel})
     return lead
@@ -131,6 +144,7 @@ def set_objection(lead, objected, *, user=None, channel="admin"):
         lead.save(update_fields=["objected_at"])
         if objected:  # Art. 21(2), (3): direct marketing and the profiling related to it
             withdraw(lead, objection_purposes(lead), channel=f"objection-{channel}")
+        activity.announce([lead.pk], activity.PROCESSING)
         log(lead, OBJECT_ACTION, user=user, title=f"Lead #{lead.pk}",
             data={"objected": objected, "channel": channel})
     return lead

@@ -28,6 +28,15 @@ def send_delivery_mail(self, optin_id):
 
 
 @shared_task(ignore_result=True)
+def dispatch_nurture():
+    """Beat, every minute: enrol eligible leads and send every due nurture step (exactly once)."""
+    from .nurture.dispatch import dispatch_due
+
+    result = dispatch_due()
+    return {"enrolled": result.enrolled, "sent": result.sent, "failed": result.failed}
+
+
+@shared_task(ignore_result=True)
 def run_retention():
     """Beat, daily: every retention job (R4), each logged as a `RetentionRun`."""
     return retention.run_all()

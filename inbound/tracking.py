@@ -40,7 +40,7 @@ from django.db.models.signals import post_save
 from django.utils import timezone
 from wagtail.models import Page, Site
 
-from . import conf
+from . import activity, conf
 from .consent import ConsentEvent, ConsentPurpose, lead_consent_states
 from .cookie_consent import (
     choice_for_request,
@@ -188,6 +188,7 @@ def link(lead, visitor, page_id=None):
     if not LeadEvent.objects.filter(kind=LeadEvent.TRACK_LINKED, lead=lead, visitor_id=visitor).exists():
         LeadEvent.objects.create(site_id=lead.site_id, lead=lead, kind=LeadEvent.TRACK_LINKED,
                                  visitor_id=visitor, page_id=page_id)
+    activity.announce([lead.pk], activity.TRACKING)
     return (LeadEvent.objects.filter(site_id=lead.site_id, visitor_id=visitor, lead__isnull=True)
             .update(lead=lead))
 
@@ -219,6 +220,7 @@ def write(events):
             event.lead_id = links.get((event.site_id, event.visitor_id))
     with transaction.atomic():
         LeadEvent.objects.bulk_create(events, batch_size=conf.get("INBOUND_TRACKING_BATCH_SIZE"))
+        activity.announce({event.lead_id for event in events if event.lead_id}, activity.TRACKING)
     return len(events)
 
 

@@ -1,6 +1,7 @@
 from django.urls import path
 
 from . import rights_views, tracking_views, views
+from .nurture import views as nurture_views
 
 app_name = "inbound"
 
@@ -14,4 +15,5 @@ urlpatterns = [
     path("erase/<str:token>/", rights_views.erase, name="erase"),
     path("meine-daten/", rights_views.manage, name="manage"),
     path("cookies/", tracking_views.cookie_settings, name="cookie_settings"),
+    path("c/<str:token>/", nurture_views.click, name="nurture_click"),
 ]

@@ -9,6 +9,9 @@ from wagtail.snippets.models import register_snippet
 from . import admin_access, admin_views, legal_admin, privacy, reports, retention, tracking
 from .consent import ConsentPurpose
 from .leads import Lead
+from .nurture import admin_views as nurture_admin
+from .nurture.models import Track
+from .nurture.viewsets import TrackPermissionPolicy, TrackViewSet
 from .retention import RetentionRun
 from .viewsets import (
     ConsentPurposeViewSet,
@@ -84,3 +87,19 @@ def note_page_view(page, request, serve_args, serve_kwargs):
 
 hooks.register("register_admin_urls", reports.admin_urls)
 hooks.register("register_reports_menu_item", reports.menu_item)
+
+
+# --- nurture tracks (issue 8) -----------------------------------------------------------------
+
+register_permission_policy(Track, TrackPermissionPolicy(Track))
+register_snippet(TrackViewSet)
+hooks.register(admin_views.LEAD_DETAIL_PANELS_HOOK, nurture_admin.lead_mails_panel)
+
+
+@hooks.register("register_log_actions")
+def register_nurture_log_actions(actions):
+    actions.register_action(nurture_admin.PAUSE_ACTION, _("Pause track"), _("Nurture track paused"))
+    actions.register_action(nurture_admin.RESUME_ACTION, _("Resume track"), _("Nurture track resumed"))
+    actions.register_action(nurture_admin.ENROL_ACTION, _("Enrol leads"), _("Leads enrolled in the track"))
+    actions.register_action(nurture_admin.TEST_MAIL_ACTION, _("Send test mail"),
+                            _("Test mail of a step sent to staff"))

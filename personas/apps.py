@@ -8,3 +8,12 @@ class PersonasConfig(AppConfig):
     name = "personas"
     verbose_name = _("Personas")
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self):
+        from wagtail.models import get_page_models
+
+        from .panels import add_targeting_panels
+        from .triggers import connect_signals
+
+        add_targeting_panels(get_page_models())
+        connect_signals()

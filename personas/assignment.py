@@ -1,25 +1,28 @@
 """Assigning personas to leads: the current persona, its history, and set-wise recomputation.
 
-`evaluate` decides one lead from its facts; `recompute` does it for any number of leads in batches
-with a fixed number of queries per batch (facts, current assignments, and writes grouped by
-outcome), so the number of queries depends on the number of batches, personas and rules, never
-on a query per lead or per rule.
+`evaluate` decides one lead from its facts; `recompute` does it for any number of leads with a
+fixed number of queries (leads, personas, facts, current assignments, and three writes through a
+staged table), never a query per lead or per rule.
 """
 
 from collections import defaultdict
 from dataclasses import dataclass
 
 from django.db import connection, models, transaction
+from django.db.models import Count
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from inbound import setwise
+from inbound.known_visitor import confirmed_tracking_consent
 from inbound.leads import Lead, LeadEvent
 from inbound.pages import GatedFormSubmission
 
 from .persona import Persona
 from .rules import LeadFacts
+from .targeting import PagePersonaTag, PageTopicTag
 
-BATCH_SIZE = 5000
+CHUNK_SIZE = 5000  # leads decided between two progress reports
 
 
 class LeadPersona(models.Model):
@@ -91,25 +94,53 @@ def personas_for_sites(site_ids):
     return by_site
 
 
-def load_facts(lead_ids):
-    """`{lead_id: LeadFacts}` for the given leads: two queries however many leads.
+def _tag_maps():
+    """`({page_id: {topic_id}}, {page_id: {persona_id}})` for every tagged page: two queries."""
+    topics, personas = defaultdict(set), defaultdict(set)
+    for page_id, topic_id in PageTopicTag.objects.values_list("page_id", "topic_id"):
+        topics[page_id].add(topic_id)
+    for page_id, persona_id in PagePersonaTag.objects.values_list("page_id", "persona_id"):
+        personas[page_id].add(persona_id)
+    return topics, personas
+
+
+def load_facts(leads):
+    """`{lead_id: LeadFacts}` for `leads` (a list of ids, or a `Lead` queryset used as a
+    subquery): six queries however many leads.
 
     Answers come from the gated-form submissions (a later answer to a field replaces an earlier
-    one), downloads from the leads' `download` events.
+    one), downloads from the leads' `download` events. Page views count only for leads that
+    have tracking consent now (T5), and only views linked to the lead (which `inbound.tracking`
+    does only with personalisation consent).
     """
+    lead_filter = leads.values("pk") if hasattr(leads, "values") else list(leads)
     facts = defaultdict(LeadFacts)
-    submissions = (GatedFormSubmission.objects.filter(lead_id__in=lead_ids)
+    topics_of, personas_of = _tag_maps()
+    submissions = (GatedFormSubmission.objects.filter(lead_id__in=lead_filter)
                    .order_by("lead_id", "submit_time", "pk").values_list("lead_id", "form_data"))
-    for lead_id, form_data in submissions:
+    for lead_id, form_data in submissions.iterator(chunk_size=2000):
         answers = facts[lead_id].answers
         for name, value in (form_data or {}).items():
             if name not in ("email", "consents") and value not in ("", None, []):
                 answers[name] = value
-    downloads = (LeadEvent.objects.filter(lead_id__in=lead_ids, kind=LeadEvent.DOWNLOAD,
+    downloads = (LeadEvent.objects.filter(lead_id__in=lead_filter, kind=LeadEvent.DOWNLOAD,
                                           page_id__isnull=False)
                  .values_list("lead_id", "page_id").distinct())
-    for lead_id, page_id in downloads:
-        facts[lead_id].downloads.add(page_id)
+    for lead_id, page_id in downloads.iterator(chunk_size=5000):
+        lead_facts = facts[lead_id]
+        lead_facts.downloads.add(page_id)
+        lead_facts.downloaded_topics.update(topics_of.get(page_id, ()))
+    consenting = Lead.objects.filter(pk__in=lead_filter).filter(confirmed_tracking_consent())
+    views = (LeadEvent.objects.filter(lead_id__in=consenting.values("pk"), kind=LeadEvent.TRACK_VIEW,
+                                      page_id__isnull=False)
+             .values("lead_id", "page_id").annotate(views=Count("pk"))
+             .values_list("lead_id", "page_id", "views").order_by())
+    for lead_id, page_id, count in views.iterator(chunk_size=5000):
+        lead_facts = facts[lead_id]
+        for topic_id in topics_of.get(page_id, ()):
+            lead_facts.topic_views[topic_id] = lead_facts.topic_views.get(topic_id, 0) + count
+        for persona_id in personas_of.get(page_id, ()):
+            lead_facts.persona_views[persona_id] = lead_facts.persona_views.get(persona_id, 0) + count
     return facts
 
 
@@ -121,88 +152,83 @@ class RecomputeResult:
     pinned: int = 0
 
 
-def recompute(leads, batch_size=BATCH_SIZE, progress=None):
+STAGE_COLUMNS = {"lead_id": "bigint", "persona_id": "bigint", "rule_id": "bigint",
+                 "from_persona_id": "bigint", "has_row": "boolean", "changed": "boolean",
+                 "description": "text"}
+
+
+def recompute(leads, progress=None, chunk_size=CHUNK_SIZE):
     """Recompute the persona of every lead in the queryset `leads`; returns a `RecomputeResult`.
 
-    Pinned leads are skipped; a history row is written only when the persona changes.
-    `progress(done, total)` is called after each batch.
+    A fixed number of queries however many leads: the leads, their personas and facts are read
+    set-wise (the facts with `leads` as a subquery), every lead is decided in memory, and the
+    outcomes that differ from the stored ones are written through one staged table
+    (`inbound.setwise.staged`): one UPDATE, one INSERT of new assignments, one INSERT of history.
+    Pinned leads are skipped. A lead whose processing is restricted or objected to (R3) gets no
+    persona, pinned or not: assigning one is profiling. `progress(done, total)` is called as the
+    leads are decided (no queries in between).
     """
-    rows = list(leads.order_by("pk").values_list("pk", "site_id"))
+    rows = list(leads.order_by("pk").values_list("pk", "site_id", "restricted_at", "objected_at"))
     result = RecomputeResult(leads=len(rows))
     if not rows:
         return result
-    personas = personas_for_sites({site_id for _pk, site_id in rows})
-    for start in range(0, len(rows), batch_size):
-        batch = rows[start:start + batch_size]
-        _recompute_batch(batch, personas, result)
-        if progress is not None:
-            progress(start + len(batch), len(rows))
+    personas = personas_for_sites({row[1] for row in rows})
+    facts = load_facts(leads)
+    current = {lead_id: (persona_id, rule_id, pinned) for lead_id, persona_id, rule_id, pinned in
+               LeadPersona.objects.filter(lead_id__in=leads.values("pk")).values_list(
+                   "lead_id", "persona_id", "rule_id", "pinned").iterator(chunk_size=5000)}
+    rules = {rule.pk: rule for site_personas in personas.values() for persona in site_personas
+             for rule in persona.rules.all()}
+    descriptions = {pk: str(rule.describe())[:255] for pk, rule in rules.items()}
+    staged_rows = []
+    for index, (lead_id, site_id, restricted_at, objected_at) in enumerate(rows, start=1):
+        from_id, from_rule_id, pinned = current.get(lead_id, (None, None, False))
+        stopped = restricted_at is not None or objected_at is not None
+        if pinned and not stopped:
+            result.pinned += 1
+        else:
+            if stopped:
+                persona, rule = None, None
+            else:
+                persona, rule = evaluate(facts.get(lead_id) or LeadFacts(), personas.get(site_id, ()))
+            to_id, rule_id = (persona.pk, rule.pk) if persona else (None, None)
+            has_row = lead_id in current
+            changed = to_id != from_id
+            if changed or (has_row and (rule_id != from_rule_id or pinned)):
+                staged_rows.append((lead_id, to_id, rule_id, from_id, has_row, changed,
+                                    descriptions.get(rule_id, "")))
+                result.changed += changed
+        if progress is not None and (index % chunk_size == 0 or index == len(rows)):
+            progress(index, len(rows))
+    if staged_rows:
+        _write(staged_rows)
     return result
 
 
-def _recompute_batch(batch, personas, result):
-    lead_ids = [pk for pk, _site_id in batch]
-    facts = load_facts(lead_ids)
-    current = {lead_id: (persona_id, rule_id, pinned) for lead_id, persona_id, rule_id, pinned in
-               LeadPersona.objects.filter(lead_id__in=lead_ids).values_list(
-                   "lead_id", "persona_id", "rule_id", "pinned")}
-    rules = {rule.pk: rule for site_personas in personas.values() for persona in site_personas
-             for rule in persona.rules.all()}
-    updates = defaultdict(list)   # (persona_id, rule_id) -> lead ids with a row
-    inserts = defaultdict(list)   # (persona_id, rule_id) -> lead ids without a row
-    changes = defaultdict(list)   # (from_id, to_id, rule_id) -> lead ids
-    for lead_id, site_id in batch:
-        from_id, from_rule_id, pinned = current.get(lead_id, (None, None, False))
-        if pinned:
-            result.pinned += 1
-            continue
-        persona, rule = evaluate(facts.get(lead_id) or LeadFacts(), personas.get(site_id, ()))
-        to_id, rule_id = (persona.pk, rule.pk) if persona else (None, None)
-        if lead_id not in current:
-            if to_id is not None:
-                inserts[(to_id, rule_id)].append(lead_id)
-        elif (to_id, rule_id) != (from_id, from_rule_id):
-            updates[(to_id, rule_id)].append(lead_id)
-        if to_id != from_id:
-            changes[(from_id, to_id, rule_id)].append(lead_id)
-            result.changed += 1
-    if not (updates or inserts or changes):
-        return
-    now = timezone.now()
-    with transaction.atomic():
-        for (to_id, rule_id), ids in updates.items():
-            LeadPersona.objects.filter(lead_id__in=ids, pinned=False).update(
-                persona_id=to_id, rule_id=rule_id, updated_at=now)
-        for (to_id, rule_id), ids in inserts.items():
-            _insert_for_leads(LeadPersona, ids, persona=to_id, rule=rule_id, pinned=False,
-                              updated_at=now)
-        for (from_id, to_id, rule_id), ids in changes.items():
-            description = str(rules[rule_id].describe())[:255] if rule_id in rules else ""
-            _insert_for_leads(PersonaChange, ids, from_persona=from_id, to_persona=to_id, rule=rule_id,
-                              rule_description=description, manual=False, changed_at=now)
-
-
-def _insert_for_leads(model, lead_ids, **values):
-    """One `INSERT … SELECT` writing a row of `model` with the same `values` for every lead.
-
-    `bulk_create` would split the rows into many statements on SQLite (999 parameters each), so
-    the number of queries would grow with the number of leads.
-    """
+def _write(staged_rows):
     qn = connection.ops.quote_name
-    fields = [model._meta.get_field(name) for name in values]
-    params = [field.get_db_prep_save(value, connection) for field, value in zip(fields, values.values(),
-                                                                                   strict=True)]
-    if connection.vendor == "sqlite":
-        placeholders = ["%s"] * len(fields)
-    else:  # typed, so that NULLs and literals take the columns' types
-        placeholders = [f"CAST(%s AS {field.db_type(connection)})" for field in fields]
-    lead_pk = qn(Lead._meta.pk.column)
-    sql = (f"INSERT INTO {qn(model._meta.db_table)} ({qn(model._meta.get_field('lead').column)}, "
-           f"{', '.join(qn(field.column) for field in fields)}) "
-           f"SELECT {lead_pk}, {', '.join(placeholders)} FROM {qn(Lead._meta.db_table)} "
-           f"WHERE {lead_pk} IN ({', '.join(['%s'] * len(lead_ids))})")
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, *lead_ids])
+    assignments = qn(LeadPersona._meta.db_table)
+    history = qn(PersonaChange._meta.db_table)
+    now = timezone.now()
+    with transaction.atomic(), setwise.staged(STAGE_COLUMNS, staged_rows) as stage, \
+            connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {assignments} SET "
+            f"persona_id = (SELECT s.persona_id FROM {stage} s WHERE s.lead_id = {assignments}.lead_id), "
+            f"rule_id = (SELECT s.rule_id FROM {stage} s WHERE s.lead_id = {assignments}.lead_id), "
+            f"pinned = %s, updated_at = %s "
+            f"WHERE lead_id IN (SELECT lead_id FROM {stage} WHERE has_row)", [False, now])
+        # NOT EXISTS: a concurrent recompute may have created the row meanwhile.
+        cursor.execute(
+            f"INSERT INTO {assignments} (lead_id, persona_id, rule_id, pinned, updated_at) "
+            f"SELECT s.lead_id, s.persona_id, s.rule_id, %s, %s FROM {stage} s "
+            f"WHERE NOT s.has_row AND s.persona_id IS NOT NULL "
+            f"AND NOT EXISTS (SELECT 1 FROM {assignments} a WHERE a.lead_id = s.lead_id)", [False, now])
+        cursor.execute(
+            f"INSERT INTO {history} (lead_id, from_persona_id, to_persona_id, rule_id, "
+            f"rule_description, manual, changed_at) "
+            f"SELECT s.lead_id, s.from_persona_id, s.persona_id, s.rule_id, "
+            f"COALESCE(s.description, ''), %s, %s FROM {stage} s WHERE s.changed", [False, now])
 
 
 # --- manual pin ------------------------------------------------------------------------------

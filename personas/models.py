@@ -3,5 +3,7 @@
 from .assignment import LeadPersona, PersonaChange
 from .persona import Persona
 from .rules import PersonaRule
+from .targeting import PagePersonaTag, PageTopicTag, Topic
 
-__all__ = ["LeadPersona", "Persona", "PersonaChange", "PersonaRule"]
+__all__ = ["LeadPersona", "PagePersonaTag", "PageTopicTag", "Persona", "PersonaChange", "PersonaRule",
+           "Topic"]

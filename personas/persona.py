@@ -5,6 +5,8 @@ from django.utils.translation import gettext_lazy as _
 from modelcluster.models import ClusterableModel
 from wagtail.admin.panels import FieldPanel, FieldRowPanel, InlinePanel
 
+from .forms import PersonaAdminForm
+
 
 class Persona(ClusterableModel):
     """One persona of a site. Personas are tried in `sort_order`; the first that matches wins."""
@@ -20,6 +22,7 @@ class Persona(ClusterableModel):
                                                  "whose rules match a lead wins."))
 
     sort_order_field = "sort_order"  # drag-and-drop ordering in the snippet listing
+    base_form_class = PersonaAdminForm  # only the user's own sites can be chosen
 
     panels = [
         FieldRowPanel([FieldPanel("site"), FieldPanel("name")]),

@@ -1,4 +1,4 @@
-"""Persona rules: what a lead must have answered or downloaded to match a persona.
+"""Persona rules: what a lead must have answered, downloaded or viewed to match a persona.
 
 A rule is tested against `LeadFacts`, which `personas.assignment` loads set-wise for many leads
 at once, so testing a rule never queries the database.
@@ -25,6 +25,12 @@ class LeadFacts:
 
     answers: dict = field(default_factory=dict)
     downloads: set = field(default_factory=set)
+    # Topic ids of the pages the lead downloaded from.
+    downloaded_topics: set = field(default_factory=set)
+    # Views of tagged pages, counted only while the lead has tracking consent (T5):
+    # `{topic_id: views}` and `{persona_id: views}` of pages tagged with that topic or persona.
+    topic_views: dict = field(default_factory=dict)
+    persona_views: dict = field(default_factory=dict)
 
 
 def _normalise(value):
@@ -56,11 +62,15 @@ class PersonaRule(Orderable):
     ANSWER = "answer"
     NUMBER_RANGE = "number_range"
     DOWNLOAD = "download"
+    TOPIC_DOWNLOAD = "topic_download"
+    VIEWS = "views"
     SELF_SELECTION = "self_selection"
     KIND_CHOICES = [
         (ANSWER, _("Form answer is one of the values")),
         (NUMBER_RANGE, _("Numeric form answer is within a range")),
         (DOWNLOAD, _("Downloaded a given page")),
+        (TOPIC_DOWNLOAD, _("Downloaded content about a topic")),
+        (VIEWS, _("Viewed content tagged with a topic or this persona (tracking consent only)")),
         (SELF_SELECTION, _("Self-selection: the answer names this persona")),
     ]
 
@@ -79,12 +89,17 @@ class PersonaRule(Orderable):
     max_value = models.DecimalField(_("to"), max_digits=14, decimal_places=2, null=True, blank=True)
     page = models.ForeignKey("wagtailcore.Page", on_delete=models.SET_NULL, null=True, blank=True,
                              related_name="+", verbose_name=_("page"))
+    topic = models.ForeignKey("personas.Topic", on_delete=models.SET_NULL, null=True, blank=True,
+                              related_name="+", verbose_name=_("topic"),
+                              help_text=_("For views: leave empty to count views of content "
+                                          "tagged with this persona."))
+    min_views = models.PositiveIntegerField(_("at least this many views"), default=3)
 
     panels = [
         FieldRowPanel([FieldPanel("kind"), FieldPanel("field_name")]),
         FieldPanel("values"),
         FieldRowPanel([FieldPanel("min_value"), FieldPanel("max_value")]),
-        FieldPanel("page"),
+        FieldRowPanel([FieldPanel("page"), FieldPanel("topic"), FieldPanel("min_views")]),
     ]
 
     class Meta(Orderable.Meta):
@@ -110,6 +125,10 @@ class PersonaRule(Orderable):
                 errors["max_value"] = _("The upper bound must not be below the lower bound.")
         if self.kind == self.DOWNLOAD and self.page_id is None:
             errors["page"] = _("Choose the page whose download this rule tests.")
+        if self.kind == self.TOPIC_DOWNLOAD and self.topic_id is None:
+            errors["topic"] = _("Choose the topic whose downloads this rule tests.")
+        if self.kind == self.VIEWS and not self.min_views:
+            errors["min_views"] = _("Enter at least one view.")
         if errors:
             raise ValidationError(errors)
 
@@ -131,6 +150,14 @@ class PersonaRule(Orderable):
                     and (self.max_value is None or number <= self.max_value))
         if self.kind == self.DOWNLOAD:
             return self.page_id is not None and self.page_id in facts.downloads
+        if self.kind == self.TOPIC_DOWNLOAD:
+            return self.topic_id is not None and self.topic_id in facts.downloaded_topics
+        if self.kind == self.VIEWS:
+            if self.topic_id is not None:
+                views = facts.topic_views.get(self.topic_id, 0)
+            else:
+                views = facts.persona_views.get((persona or self.persona).pk, 0)
+            return views >= max(self.min_views, 1)
         if self.kind == self.SELF_SELECTION:
             names = {_normalise((persona or self.persona).name), *self.value_list()}
             return any(value in names for value in _answer_values(facts.answers.get(self.field_name)))
@@ -149,6 +176,13 @@ class PersonaRule(Orderable):
                 "max": "…" if self.max_value is None else self.max_value}
         if self.kind == self.DOWNLOAD:
             return _("downloaded page #%(page)s") % {"page": self.page_id}
+        if self.kind == self.TOPIC_DOWNLOAD:
+            return _("downloaded content about topic #%(topic)s") % {"topic": self.topic_id}
+        if self.kind == self.VIEWS:
+            if self.topic_id is not None:
+                return _("at least %(count)s views of content about topic #%(topic)s") % {
+                    "count": self.min_views, "topic": self.topic_id}
+            return _("at least %(count)s views of content for this persona") % {"count": self.min_views}
         if self.kind == self.SELF_SELECTION:
             return _("%(field)s names the persona") % {"field": self.field_name}
         return self.kind

@@ -4,6 +4,8 @@ from django.utils.translation import gettext_lazy as _
 from wagtail import blocks
 from wagtail.images.blocks import ImageBlock
 
+from personas.blocks import PersonaVariantsBlock, RecommendedNextBlock
+
 
 class HeadingBlock(blocks.StructBlock):
     text = blocks.CharBlock(label=_("Heading"), max_length=200)
@@ -26,9 +28,12 @@ class QuoteBlock(blocks.StructBlock):
 
 
 class BodyBlock(blocks.StreamBlock):
-    """The body of a standard page: headings, rich text, images and quotes."""
+    """The body of a standard page: headings, rich text, images, quotes, and persona-targeted
+    content (variants per persona, "recommended next")."""
 
     heading = HeadingBlock()
     paragraph = blocks.RichTextBlock(label=_("Paragraph"))
     image = ImageBlock(label=_("Image"))
     quote = QuoteBlock()
+    persona_variants = PersonaVariantsBlock()
+    recommended_next = RecommendedNextBlock()

@@ -112,8 +112,11 @@ def ensure_contact_page(home):
 
 
 @transaction.atomic
-def seed():
-    """Create the demo site. Returns a list of human-readable lines about what changed."""
+def seed(personas=True):
+    """Create the demo site. Returns a list of human-readable lines about what changed.
+
+    `personas=False` leaves out the demo personas, their tags and the self-selection question
+    (most tests want a site without personas)."""
     site, home_created = ensure_home_page()
     home = site.root_page.specific
     changes = []
@@ -126,6 +129,8 @@ def seed():
     if ensure_contact_page(home):
         changes.append("contact page")
     changes += seed_gated_content(site, home)
+    if personas:
+        changes += seed_personas(site)
     if seed_cookie_banner(site):
         changes.append("cookie banner texts")
     return site, changes
@@ -147,6 +152,12 @@ def seed_legal_notices(site, home):
     if settings_changed:
         changes.append("legal settings")
     return changes
+
+
+def seed_personas(site):
+    from . import demo_personas
+
+    return demo_personas.seed_personas(site)
 
 
 def seed_gated_content(site, home):

@@ -28,7 +28,10 @@ def _create_data(asset, purposes, fields, action_publish=True):
         "thank_you_text": rich_text("<p>Danke</p>"),
         "confirmation_text": rich_text("<p>Bestätigt</p>"),
         "form_fields": inline_formset(fields),
+        "persona_tags": inline_formset([]),
+        "topic_tags": inline_formset([]),
         "coupling_notice": "",
+        "progressive_questions": 0,
     })
     data["purposes"] = [purposes["nurture"].pk, purposes["phone"].pk]
     if action_publish:

@@ -91,7 +91,8 @@ def _edit_data(page):
     return nested_form_data({
         "title": page.title, "slug": page.slug, "kind": page.kind, "asset": page.asset_id,
         "intro": streamfield([]), "thank_you_text": rich_text(""), "confirmation_text": rich_text(""),
-        "form_fields": inline_formset([]), "coupling_notice": "",
+        "form_fields": inline_formset([]), "coupling_notice": "", "progressive_questions": 0,
+        "persona_tags": inline_formset([]), "topic_tags": inline_formset([]),
     })
 
 

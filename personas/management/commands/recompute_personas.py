@@ -1,30 +1,32 @@
-"""Recompute the persona of every lead (or of one site's leads) in batches, with progress."""
+"""Recompute the persona of every lead (or of one site's leads), set-wise, with a progress bar."""
 
 from django.core.management.base import BaseCommand
 
 from inbound.leads import Lead
-from personas.assignment import BATCH_SIZE, recompute
+from personas.assignment import recompute
 
 
 class Command(BaseCommand):
-    help = "Recompute every lead's persona from the persona rules (pinned leads are skipped)."
+    help = ("Recompute every lead's persona from the persona rules (pinned leads are skipped). "
+            "Reads and writes set-wise: the number of queries does not depend on the number of leads.")
 
     def add_arguments(self, parser):
         parser.add_argument("--site", type=int, help="Only the leads of this site id.")
-        parser.add_argument("--batch-size", type=int, default=BATCH_SIZE,
-                            help=f"Leads per batch (default {BATCH_SIZE}).")
 
-    def handle(self, *args, site=None, batch_size, **options):
+    def handle(self, *args, site=None, **options):
         leads = Lead.objects.all() if site is None else Lead.objects.filter(site_id=site)
+        show = options.get("verbosity", 1) > 0
 
         def progress(done, total):
-            width = 30
-            filled = width * done // total
-            self.stdout.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total}", ending="")
-            self.stdout.flush()
+            if show:
+                width = 30
+                filled = width * done // total
+                self.stdout.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total}",
+                                  ending="")
+                self.stdout.flush()
 
-        result = recompute(leads, batch_size=batch_size, progress=progress)
-        if result.leads:
+        result = recompute(leads, progress=progress)
+        if result.leads and show:
             self.stdout.write("")
         self.stdout.write(self.style.SUCCESS(
             f"Recomputed {result.leads} lead(s): {result.changed} changed, {result.pinned} pinned."))

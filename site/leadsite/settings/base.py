@@ -152,10 +152,17 @@ CELERY_BEAT_SCHEDULE = {
     "inbound-sweep-unsent-optin-mails": {
         "task": "inbound.tasks.sweep_unsent_optin_mails", "schedule": 60.0,
     },
+    # Nurture tracks (N2): enrol eligible leads, send due steps exactly once.
+    "inbound-dispatch-nurture": {"task": "inbound.tasks.dispatch_nurture", "schedule": 60.0},
     # R4: every retention job (unconfirmed requests, raw events, IPs, inactive leads, consent
     # proof), once a day at night; each job is logged as a RetentionRun.
     "inbound-retention": {
         "task": "inbound.tasks.run_retention", "schedule": crontab(hour=3, minute=17),
+    },
+    # Personas are recomputed per lead on every activity; this catches up on any that could
+    # not be queued (broker down).
+    "personas-recompute-all": {
+        "task": "personas.tasks.recompute_all_personas", "schedule": crontab(hour=3, minute=47),
     },
 }
 CELERY_TASK_PUBLISH_RETRY_POLICY = {

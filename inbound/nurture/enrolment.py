@@ -1,0 +1,111 @@
+"""Who enters a track, and who leaves it.
+
+`enrol_eligible(track)` adds every lead that meets the track's entry trigger in one
+`INSERT … SELECT` (and `ON CONFLICT DO NOTHING`, so two dispatchers racing enrol each lead
+once). The dispatcher calls it for each active track on every run, so a confirmation reaches the
+track within a minute and nothing depends on a signal that could be lost. Eligibility here is a
+pre-selection: the binding M1 check (consent, suppression, restriction) runs again at every send.
+"""
+
+from django.db import connection
+from django.db.models import Exists, F, OuterRef
+from django.utils import timezone
+
+from ..consent import confirmed_consent
+from ..leads import Lead, LeadEvent
+from .models import Enrolment, Track
+from .schedule import BusinessHours, due_at
+
+
+def eligible_leads(track):
+    """The leads of the track's site that may enter it now (not yet enrolled)."""
+    leads = (Lead.objects.filter(site_id=track.site_id, restricted_at__isnull=True,
+                                 objected_at__isnull=True)
+             .filter(confirmed_consent(is_marketing=True))
+             .exclude(Exists(Enrolment.objects.filter(track_id=track.pk, lead_id=OuterRef("pk")))))
+    persona_ids = [persona.pk for persona in track.personas.all()]
+    if persona_ids:
+        leads = leads.filter(persona_assignment__persona_id__in=persona_ids)
+    if track.trigger == Track.ON_CONFIRMATION:
+        confirmations = LeadEvent.objects.filter(lead_id=OuterRef("pk"), kind=LeadEvent.OPTIN_CONFIRMED)
+        if track.entry_page_id:
+            confirmations = confirmations.filter(page_id=track.entry_page_id)
+        leads = leads.filter(Exists(confirmations))
+    elif track.trigger == Track.ON_PERSONA:
+        leads = leads.filter(persona_assignment__persona__isnull=False)
+    else:  # manual: only `enrol_leads`
+        return Lead.objects.none()
+    return leads
+
+
+def first_due_at(track, now, hours=None):
+    first = track.steps.order_by("sort_order").first()
+    if first is None:
+        return None
+    return due_at(first, enrolled_at=now, last_step_at=None, hours=hours)
+
+
+def _insert_enrolments(track, leads, now):
+    """One `INSERT … SELECT` of an enrolment for every lead of the queryset."""
+    due = first_due_at(track, now, BusinessHours.for_site(track.site))
+    if due is None:
+        return 0
+    qn = connection.ops.quote_name
+    select_sql, select_params = (leads.annotate(eligible_id=F("pk")).values("eligible_id")
+                                 .query.sql_with_params())
+    table = qn(Enrolment._meta.db_table)
+    sql = (f"INSERT INTO {table} (track_id, lead_id, status, enrolled_at, position, next_due_at, "
+           f"attempts, last_error, exit_reason) "
+           f"SELECT %s, eligible.eligible_id, %s, %s, -1, %s, 0, '', '' "
+           f"FROM ({select_sql}) AS eligible WHERE 1 = 1 "
+           f"ON CONFLICT (track_id, lead_id) DO NOTHING")
+    params = [track.pk, Enrolment.ACTIVE, now, due, *select_params]
+    params = [connection.ops.adapt_datetimefield_value(p) if hasattr(p, "tzinfo") else p for p in params]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.rowcount
+
+
+def enrol_eligible(track, now=None):
+    """Enrol every lead that meets the track's trigger; returns how many entered."""
+    if track.status != Track.ACTIVE or track.trigger == Track.MANUAL:
+        return 0
+    return _insert_enrolments(track, eligible_leads(track), now or timezone.now())
+
+
+def enrol_leads(track, lead_ids, now=None):
+    """Manual enrolment of selected leads: those with confirmed marketing consent enter."""
+    leads = (Lead.objects.filter(pk__in=list(lead_ids), site_id=track.site_id,
+                                 restricted_at__isnull=True, objected_at__isnull=True)
+             .filter(confirmed_consent(is_marketing=True))
+             .exclude(Exists(Enrolment.objects.filter(track_id=track.pk, lead_id=OuterRef("pk")))))
+    return _insert_enrolments(track, leads, now or timezone.now())
+
+
+def enrol_all(now=None):
+    """Every active track's eligible leads (the dispatcher's first job on each run)."""
+    total = 0
+    for track in Track.objects.filter(status=Track.ACTIVE).exclude(trigger=Track.MANUAL).select_related(
+            "site").prefetch_related("personas"):
+        total += enrol_eligible(track, now)
+    return total
+
+
+def end_enrolments(lead_ids, reason, now=None):
+    """Take leads out of every track they are active in (withdrawal, restriction, hand-over)."""
+    return (Enrolment.objects.filter(lead_id__in=list(lead_ids), status=Enrolment.ACTIVE)
+            .update(status=Enrolment.EXITED, exit_reason=reason, ended_at=now or timezone.now(),
+                    next_due_at=None))
+
+
+def reschedule_track(track, now=None):
+    """After an edit: every active enrolment of the track is looked at by the next dispatcher
+    run, which works out its next step and due time from the steps as they are now (one UPDATE,
+    however many enrolments). Steps already handled are never sent again; steps added after an
+    enrolment's position reach it."""
+    return (Enrolment.objects.filter(track=track, status=Enrolment.ACTIVE)
+            .update(next_due_at=now or timezone.now()))
+
+
+__all__ = ["eligible_leads", "enrol_all", "enrol_eligible", "enrol_leads", "end_enrolments",
+           "reschedule_track"]
