@@ -12,6 +12,8 @@ class InboundConfig(AppConfig):
     def ready(self):
         from . import checks, form_cache  # noqa: F401  (checks registers the system checks)
         from .nurture import triggers
+        from .scoring import triggers as scoring_triggers
 
         form_cache.connect_signals()  # invalidates cached gated forms on content changes
         triggers.connect_signals()  # withdrawal, restriction, objection end nurture enrolments
+        scoring_triggers.connect_signals()  # lead activity and rule changes queue score updates

@@ -362,8 +362,10 @@ def marketing_purposes(lead):
     return list(ConsentPurpose.objects.filter(site_id=lead.site_id, is_marketing=True))
 
 
-def has_confirmed_marketing_consent(lead, states=None):
+def has_confirmed_marketing_consent(lead, states=None, marketing_ids=None):
+    """`states` and the site's `marketing_ids` are read here unless a batch sender passes them."""
     states = lead_consent_states(lead) if states is None else states
-    marketing_ids = set(ConsentPurpose.objects.filter(site_id=lead.site_id, is_marketing=True)
-                        .values_list("pk", flat=True))
+    if marketing_ids is None:
+        marketing_ids = set(ConsentPurpose.objects.filter(site_id=lead.site_id, is_marketing=True)
+                            .values_list("pk", flat=True))
     return any(states.get(pk) == ConsentEvent.CONFIRMED for pk in marketing_ids)

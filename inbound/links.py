@@ -4,8 +4,12 @@ Each token carries the lead id and the lead's random key and is signed with the 
 secret; no address ever appears in a URL. Rotating `Lead.key` revokes every link.
 """
 
+import functools
+import re
+
+from django.conf import settings
 from django.core import signing
-from django.urls import reverse
+from django.urls import get_script_prefix, get_urlconf, reverse
 from django.utils.crypto import constant_time_compare
 
 UNSUBSCRIBE_SALT = "inbound.unsubscribe"
@@ -71,7 +75,32 @@ def resolve_erasure(token):
 def absolute(site, name, token):
     from .mailing import site_base_url
 
-    return site_base_url(site) + reverse(name, args=[token])
+    return absolute_url(site_base_url(site), name, token)
+
+
+# Characters of a signed token (URL-safe base64, the signer's ":" and the "." of a compressed
+# payload), none of which `reverse` quotes: such a token fits between the route's prefix and
+# suffix as it is.
+TOKEN_CHARACTERS = re.compile(r"[A-Za-z0-9_.:-]+")
+
+
+@functools.lru_cache(maxsize=64)
+def _route(name, urlconf, script_prefix):
+    sentinel = "inboundtokensentinel"
+    prefix, suffix = reverse(name, urlconf=urlconf, args=[sentinel]).split(sentinel)
+    return prefix, suffix
+
+
+def absolute_url(base_url, name, token):
+    """`base_url` + the path of the route `name` for `token`, as `reverse` gives it.
+
+    A bulk sender puts two or three of these into every mail; resolving the route once per
+    name instead of on every call saves a noticeable part of a mail's CPU time.
+    """
+    if not TOKEN_CHARACTERS.fullmatch(token):
+        return base_url + reverse(name, args=[token])
+    prefix, suffix = _route(name, get_urlconf() or settings.ROOT_URLCONF, get_script_prefix())
+    return f"{base_url}{prefix}{token}{suffix}"
 
 
 def unsubscribe_url(lead):

@@ -3,6 +3,7 @@
 from .consent import ConsentEvent, ConsentPurpose, ConsentTextVersion
 from .cookie_banner import CookieBannerSettings, CookieBannerTextVersion
 from .leads import Lead, LeadEvent
+from .handover.models import HandOver, WebhookDelivery
 from .legal import LegalSettings
 from .legal_pages import ImprintPage, PrivacyPage
 from .mailing import SentMail
@@ -10,6 +11,7 @@ from .nurture.models import Delivery, Enrolment, NurtureSettings, Step, Track
 from .optin import OptInRequest
 from .pages import GatedFormField, GatedFormSubmission, GatedPage
 from .retention import RetentionRun
+from .scoring.models import LeadScore, LifecycleStage, ScoreChange, ScoringRule, ScoringSettings, StageChange
 from .suppression import SuppressionEntry
 
 __all__ = [
@@ -18,4 +20,5 @@ __all__ = [
     "GatedFormSubmission", "GatedPage", "ImprintPage", "Lead", "LeadEvent", "LegalSettings",
     "NurtureSettings", "OptInRequest", "PrivacyPage", "RetentionRun", "SentMail", "Step",
     "SuppressionEntry", "Track",
+    "HandOver", "WebhookDelivery", "LeadScore", "LifecycleStage", "ScoreChange", "ScoringRule", "ScoringSettings", "StageChange",
 ]

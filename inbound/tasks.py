@@ -3,8 +3,11 @@
 import smtplib
 
 from celery import shared_task
+from django.db import DatabaseError
 
 from . import delivery, legal, optin, retention, self_service
+from .leads import Lead
+from .scoring import engine
 
 
 @shared_task(ignore_result=True, acks_late=True)
@@ -61,3 +64,29 @@ def mail_erasure_link(self, lead_id, language="de"):
         return self_service.mail_erasure_link(lead_id, language)
     except (smtplib.SMTPException, OSError) as exc:
         raise self.retry(exc=exc, countdown=min(60 * 2 ** self.request.retries, 3600)) from exc
+
+
+# --- lead scoring (issue 9) --------------------------------------------------------------------
+
+@shared_task(ignore_result=True, acks_late=True, autoretry_for=(DatabaseError,), retry_backoff=2,
+             retry_backoff_max=300, max_retries=6)
+def score_leads(lead_ids):
+    """After any activity of the leads: their scores and stages, within seconds."""
+    result = engine.recompute(Lead.objects.filter(pk__in=list(lead_ids)))
+    return {"leads": result.leads, "changes": result.changes}
+
+
+@shared_task(ignore_result=True, acks_late=True, autoretry_for=(DatabaseError,), retry_backoff=2,
+             retry_backoff_max=300, max_retries=6)
+def recompute_site_scores(site_id):
+    """After a change of the site's scoring rules or settings."""
+    result = engine.recompute(Lead.objects.filter(site_id=site_id))
+    return {"leads": result.leads, "changes": result.changes}
+
+
+@shared_task(ignore_result=True)
+def recompute_all_scores():
+    """Beat, nightly: decay moves on with the time, and any update that could not be queued
+    (broker down) is caught up."""
+    result = engine.recompute(Lead.objects.all())
+    return {"leads": result.leads, "changes": result.changes}

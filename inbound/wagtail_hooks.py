@@ -10,9 +10,14 @@ from . import admin_access, admin_views, legal_admin, privacy, reports, retentio
 from .consent import ConsentPurpose
 from .leads import Lead
 from .nurture import admin_views as nurture_admin
+from .nurture.conditions import SCORES_HOOK
 from .nurture.models import Track
 from .nurture.viewsets import TrackPermissionPolicy, TrackViewSet
 from .retention import RetentionRun
+from .scoring import engine as scoring_engine
+from .scoring.export import scoring_export
+from .scoring.models import ScoringRule
+from .scoring.viewsets import ScoringRulePermissionPolicy, ScoringRuleViewSet
 from .viewsets import (
     ConsentPurposeViewSet,
     LeadPermissionPolicy,
@@ -103,3 +108,11 @@ def register_nurture_log_actions(actions):
     actions.register_action(nurture_admin.ENROL_ACTION, _("Enrol leads"), _("Leads enrolled in the track"))
     actions.register_action(nurture_admin.TEST_MAIL_ACTION, _("Send test mail"),
                             _("Test mail of a step sent to staff"))
+
+
+# --- lead scoring (issue 9) -------------------------------------------------------------------
+
+register_permission_policy(ScoringRule, ScoringRulePermissionPolicy(ScoringRule))
+register_snippet(ScoringRuleViewSet)
+hooks.register(SCORES_HOOK, scoring_engine.totals)  # nurture's "score at least N"
+hooks.register(privacy.EXPORT_HOOK, scoring_export)  # `scores` and `lifecycle_history` (R1)

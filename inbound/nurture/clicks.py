@@ -9,10 +9,10 @@ Leads without tracking consent get the plain links. There are no open pixels.
 import re
 
 from django.core import signing
-from django.urls import reverse
 from django.utils import timezone
 
 from ..leads import LeadEvent
+from ..links import absolute_url
 from ..mailing import site_base_url
 
 SALT = "inbound.nurture.click"
@@ -40,17 +40,19 @@ def resolve(token):
     return int(delivery_id), url
 
 
-def tracked_url(site, delivery_id, url):
-    return site_base_url(site) + reverse("inbound:nurture_click", args=[click_token(delivery_id, url)])
+def tracked_url(site, delivery_id, url, base_url=None):
+    base_url = site_base_url(site) if base_url is None else base_url
+    return absolute_url(base_url, "inbound:nurture_click", click_token(delivery_id, url))
 
 
 def rewrite_links(html, text, site, delivery_id):
     """The body with every web link replaced by its tracked redirect (HTML and text parts)."""
     mapping = {}
+    base_url = site_base_url(site)
 
     def tracked(url):
         if url not in mapping:
-            mapping[url] = tracked_url(site, delivery_id, url)
+            mapping[url] = tracked_url(site, delivery_id, url, base_url)
         return mapping[url]
 
     html = HREF.sub(lambda match: f'href="{tracked(match.group(1).replace("&amp;", "&"))}"', html)

@@ -1,14 +1,15 @@
 """Who enters a track, and who leaves it.
 
-`enrol_eligible(track)` adds every lead that meets the track's entry trigger in one
-`INSERT … SELECT` (and `ON CONFLICT DO NOTHING`, so two dispatchers racing enrol each lead
-once). The dispatcher calls it for each active track on every run, so a confirmation reaches the
-track within a minute and nothing depends on a signal that could be lost. Eligibility here is a
-pre-selection: the binding M1 check (consent, suppression, restriction) runs again at every send.
+`enrol_eligible(track)` adds every lead that meets the track's entry trigger: one query selects
+them, multi-row INSERTs with `ON CONFLICT DO NOTHING` add them (so two dispatchers racing enrol
+each lead once). The dispatcher calls it for each active track on every run, so a confirmation
+reaches the track within a minute and nothing depends on a signal that could be lost.
+Eligibility here is a pre-selection: the binding M1 check (consent, suppression, restriction)
+runs again at every send.
 """
 
 from django.db import connection
-from django.db.models import Exists, F, OuterRef
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from ..consent import confirmed_consent
@@ -45,25 +46,36 @@ def first_due_at(track, now, hours=None):
     return due_at(first, enrolled_at=now, last_step_at=None, hours=hours)
 
 
+INSERT_CHUNK = 2000  # rows per INSERT (5 parameters each: within SQLite's limit of 32,766)
+
+
 def _insert_enrolments(track, leads, now):
-    """One `INSERT … SELECT` of an enrolment for every lead of the queryset."""
+    """An enrolment for every lead of the queryset; returns how many were new.
+
+    The selection is read first and inserted afterwards, in chunks of multi-row INSERTs (`ON
+    CONFLICT DO NOTHING`). One `INSERT … SELECT` would be a single statement, but PostgreSQL
+    may run its "not enrolled yet" check as a sequential scan of the enrolment table once per
+    lead when the statistics say the table is empty (a new installation's first track), and the
+    scan then walks every row the same statement has inserted so far: quadratic, 52 s instead of
+    5 s for 100,000 leads (docs/benchmarks.md)."""
     due = first_due_at(track, now, BusinessHours.for_site(track.site))
     if due is None:
         return 0
+    lead_ids = list(leads.values_list("pk", flat=True))
     qn = connection.ops.quote_name
-    select_sql, select_params = (leads.annotate(eligible_id=F("pk")).values("eligible_id")
-                                 .query.sql_with_params())
-    table = qn(Enrolment._meta.db_table)
-    sql = (f"INSERT INTO {table} (track_id, lead_id, status, enrolled_at, position, next_due_at, "
-           f"attempts, last_error, exit_reason) "
-           f"SELECT %s, eligible.eligible_id, %s, %s, -1, %s, 0, '', '' "
-           f"FROM ({select_sql}) AS eligible WHERE 1 = 1 "
-           f"ON CONFLICT (track_id, lead_id) DO NOTHING")
-    params = [track.pk, Enrolment.ACTIVE, now, due, *select_params]
-    params = [connection.ops.adapt_datetimefield_value(p) if hasattr(p, "tzinfo") else p for p in params]
+    fixed = [track.pk, Enrolment.ACTIVE, connection.ops.adapt_datetimefield_value(now),
+             connection.ops.adapt_datetimefield_value(due)]
+    entered = 0
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.rowcount
+        for start in range(0, len(lead_ids), INSERT_CHUNK):
+            chunk = lead_ids[start:start + INSERT_CHUNK]
+            rows = ", ".join(["(%s, %s, %s, %s, -1, %s, 0, '', '')"] * len(chunk))
+            params = [value for lead_id in chunk for value in (fixed[0], lead_id, *fixed[1:])]
+            cursor.execute(f"INSERT INTO {qn(Enrolment._meta.db_table)} (track_id, lead_id, {qn('status')}, "
+                           f"enrolled_at, {qn('position')}, next_due_at, attempts, last_error, exit_reason) "
+                           f"VALUES {rows} ON CONFLICT (track_id, lead_id) DO NOTHING", params)
+            entered += cursor.rowcount
+    return entered
 
 
 def enrol_eligible(track, now=None):

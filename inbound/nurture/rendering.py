@@ -85,12 +85,16 @@ class BodyCache:
 
 
 def build_step_mail(lead, step, *, persona_id=None, delivery_id=None, tracked=False, cache=None,
-                    language="de"):
-    """The mail of `step` for `lead`; links tracked (M7) only if `tracked` and a delivery id."""
+                    language="de", shared=None, message_id=None, render=None):
+    """The mail of `step` for `lead`; links tracked (M7) only if `tracked` and a delivery id.
+
+    `shared`, `message_id` and `render` go to `build_marketing_mail` (the dispatcher passes the
+    site's `MarketingSite` of its batch, the Message-ID it logged, and its template cache)."""
     cache = cache or BodyCache()
     html, text = cache.body(step, lead.site, lead.pk, persona_id)
     if tracked and delivery_id is not None:
         html, text = clicks.rewrite_links(html, text, lead.site, delivery_id)
     return build_marketing_mail(lead, subject=step.subject, template_base=TEMPLATE_BASE, language=language,
                                 context={"body_html": html, "body_text": text, "subject": step.subject,
-                                         "preheader": step.preheader})
+                                         "preheader": step.preheader},
+                                shared=shared, message_id=message_id, render=render)

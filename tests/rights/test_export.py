@@ -16,6 +16,7 @@ from inbound.mailing import SentMail
 from inbound.optin import OptInRequest
 from inbound.pages import GatedFormSubmission
 from inbound.proof import iso
+from inbound.scoring.models import StageChange
 from tests.rights.conftest import send_marketing, submit
 
 pytestmark = pytest.mark.django_db
@@ -103,7 +104,7 @@ def assert_complete(document, lead):
     assert document["format"] == "inbound.lead-export/1"
     assert set(document) == {"format", "generated_at", "profile", "answers", "consents",
                              "consent_ledger", "optin_requests", "events", "mails_sent", "scores",
-                             "persona_history"}
+                             "lifecycle_history", "persona_history"}
     assert document["profile"] == {
         "email": ADDRESS, "site": lead.site.hostname, "created_at": iso(lead.created_at),
         "confirmed_at": iso(lead.confirmed_at), "restricted_at": iso(lead.restricted_at),
@@ -151,7 +152,10 @@ def assert_complete(document, lead):
     assert [(m["kind"], m["subject"], m["message_id"], m["sent_at"]) for m in document["mails_sent"]] == [
         (m.kind, m.subject, m.message_id, iso(m.sent_at)) for m in mails]
     assert all(m["message_id"] for m in document["mails_sent"])
-    assert document["scores"] == [] and document["persona_history"] == []
+    assert document["scores"] == [] and document["persona_history"] == []  # no rules, no personas here
+    stages = list(StageChange.objects.filter(lead=lead).order_by("changed_at", "pk"))
+    assert [(c["to"], c["changed_at"]) for c in document["lifecycle_history"]] == [
+        (c.to_stage, iso(c.changed_at)) for c in stages]
 
 
 def test_export_function_contains_every_item(full_lead, mailoutbox):

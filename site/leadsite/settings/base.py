@@ -164,6 +164,11 @@ CELERY_BEAT_SCHEDULE = {
     "personas-recompute-all": {
         "task": "personas.tasks.recompute_all_personas", "schedule": crontab(hour=3, minute=47),
     },
+    # Scores decay with time: recompute every lead's score and stage nightly (set-wise); this
+    # also catches up on updates that could not be queued.
+    "inbound-recompute-scores": {
+        "task": "inbound.tasks.recompute_all_scores", "schedule": crontab(hour=4, minute=17),
+    },
 }
 CELERY_TASK_PUBLISH_RETRY_POLICY = {
     "max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5,
