@@ -17,3 +17,12 @@ class InboundConfig(AppConfig):
         form_cache.connect_signals()  # invalidates cached gated forms on content changes
         triggers.connect_signals()  # withdrawal, restriction, objection end nurture enrolments
         scoring_triggers.connect_signals()  # lead activity and rule changes queue score updates
+
+        # --- sales role (N5): the group "Sales", once its permissions exist after migrate ---
+        # No sender: "inbound" comes before wagtail.admin (access_admin) in INSTALLED_APPS, so
+        # the group is completed after whichever app's post_migrate comes last.
+        from django.db.models.signals import post_migrate
+
+        from .handover.access import ensure_sales_group
+
+        post_migrate.connect(ensure_sales_group, dispatch_uid="inbound.ensure_sales_group")

@@ -37,7 +37,7 @@ class Lead(models.Model):
     # rotating it revokes all of them.
     key = models.CharField(max_length=64, default=new_lead_key, editable=False)
     last_activity_at = models.DateTimeField(_("last activity"), null=True, blank=True)
-    # Synthetic leads made by `seed_demo --demo-leads` so the dashboard has data on a first run;
+    # Synthetic leads made by `seed_demo` (leadsite.demo_leads) so the dashboard has data on a first run;
     # `manage.py remove_demo_leads` deletes them. Never set for a real person.
     synthetic = models.BooleanField(_("synthetic demo lead"), default=False, db_default=False, editable=False)
 

@@ -22,9 +22,12 @@ class SentMail(models.Model):
     MARKETING = "marketing"
     PREFERENCES = "preferences"
     ERASURE = "erasure"
+    # Internal: the hand-over summary mailed to the site's sales address (not to the lead), kept
+    # here so the lead's timeline and data export show that and when sales was told (N4).
+    SALES = "sales"
     KIND_CHOICES = [(OPTIN, _("opt-in confirmation")), (DELIVERY, _("download delivery")),
                     (MARKETING, _("marketing")), (PREFERENCES, _("preference link")),
-                    (ERASURE, _("erasure confirmation"))]
+                    (ERASURE, _("erasure confirmation")), (SALES, _("hand-over to sales (internal)"))]
 
     lead = models.ForeignKey("inbound.Lead", on_delete=models.CASCADE, related_name="sent_mails")
     kind = models.CharField(_("kind"), max_length=16, choices=KIND_CHOICES)

@@ -37,7 +37,10 @@ def send_decision(lead, *, states=None, legal_missing=None, marketing_ids=None, 
     site: the lead's ledger `states` (`consent.lead_consent_states` or the same fold of rows it
     read itself), whether the address is `suppressed`, the site's marketing purposes
     (`marketing_ids`) and its `legal.missing_items`. Whatever is not passed is read here.
+    A synthetic demo lead (`seed_demo`) never gets mail: its address and consents are made up.
     """
+    if lead.synthetic:
+        return SendDecision(False, "synthetic demo lead")
     if lead.restricted_at is not None:
         return SendDecision(False, "restricted")
     if lead.objected_at is not None:

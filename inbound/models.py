@@ -2,8 +2,8 @@
 
 from .consent import ConsentEvent, ConsentPurpose, ConsentTextVersion
 from .cookie_banner import CookieBannerSettings, CookieBannerTextVersion
-from .leads import Lead, LeadEvent
 from .handover.models import HandOver, WebhookDelivery
+from .leads import Lead, LeadEvent
 from .legal import LegalSettings
 from .legal_pages import ImprintPage, PrivacyPage
 from .mailing import SentMail
@@ -20,5 +20,6 @@ __all__ = [
     "GatedFormSubmission", "GatedPage", "ImprintPage", "Lead", "LeadEvent", "LegalSettings",
     "NurtureSettings", "OptInRequest", "PrivacyPage", "RetentionRun", "SentMail", "Step",
     "SuppressionEntry", "Track",
-    "HandOver", "WebhookDelivery", "LeadScore", "LifecycleStage", "ScoreChange", "ScoringRule", "ScoringSettings", "StageChange",
+    "HandOver", "WebhookDelivery", "LeadScore", "LifecycleStage", "ScoreChange", "ScoringRule",
+    "ScoringSettings", "StageChange",
 ]

@@ -178,6 +178,8 @@ def send_confirmation_mail(optin_id, now=None):
                  .select_related("lead__site", "page").filter(pk=optin_id).first())
         if optin is None or optin.mail_sent_at or optin.confirmed_at or optin.mail_failed_at:
             return SendResult.ALREADY_DONE
+        if optin.lead.synthetic:  # a made-up demo lead (`seed_demo`): never mailed
+            return SendResult.BLOCKED
         if optin.mail_next_attempt_at and optin.mail_next_attempt_at > now:
             return SendResult.NOT_DUE
         missing = legal.missing_items(optin.lead.site)
@@ -220,7 +222,8 @@ def due_unsent_requests(now=None):
     grace = conf.get("INBOUND_SWEEPER_GRACE")
     return (OptInRequest.objects
             .filter(mail_sent_at__isnull=True, mail_failed_at__isnull=True,
-                    confirmed_at__isnull=True, expires_at__gt=now, created_at__lte=now - grace)
+                    confirmed_at__isnull=True, expires_at__gt=now, created_at__lte=now - grace,
+                    lead__synthetic=False)
             .filter(models.Q(mail_next_attempt_at__isnull=True)
                     | models.Q(mail_next_attempt_at__lte=now))
             .order_by("created_at").values_list("pk", flat=True))

@@ -90,3 +90,21 @@ def recompute_all_scores():
     (broker down) is caught up."""
     result = engine.recompute(Lead.objects.all())
     return {"leads": result.leads, "changes": result.changes}
+
+
+# --- hand-over to sales (issue 9) ------------------------------------------------------------
+
+@shared_task(ignore_result=True, acks_late=True)
+def process_hand_overs():
+    """After a move to MQL, and beat every minute (catch-up): nurture exit, sales mail, webhook."""
+    from .handover.process import process_due
+
+    return process_due().as_dict()
+
+
+@shared_task(ignore_result=True, acks_late=True)
+def deliver_webhooks():
+    """After a hand-over, and beat every minute: due webhook deliveries, signed, with backoff."""
+    from .handover.webhooks import deliver_due
+
+    return deliver_due().as_dict()

@@ -116,3 +116,41 @@ register_permission_policy(ScoringRule, ScoringRulePermissionPolicy(ScoringRule)
 register_snippet(ScoringRuleViewSet)
 hooks.register(SCORES_HOOK, scoring_engine.totals)  # nurture's "score at least N"
 hooks.register(privacy.EXPORT_HOOK, scoring_export)  # `scores` and `lifecycle_history` (R1)
+
+
+# --- sales inbox (issue 9, N5) ----------------------------------------------------------------
+from .handover import sales_admin  # noqa: E402
+
+hooks.register("register_admin_urls", sales_admin.admin_urls)
+hooks.register("register_admin_menu_item", sales_admin.menu_item)  # shown with inbound.view_handover
+hooks.register("construct_homepage_panels", sales_admin.add_waiting_panel)
+hooks.register("register_log_actions", sales_admin.register_log_actions)
+
+
+# --- hand-over to sales (issue 9) ---------------------------------------------------------------
+from .handover import viewsets as handover_viewsets  # noqa: E402
+from .handover.models import HandOver, WebhookDelivery  # noqa: E402
+
+register_permission_policy(HandOver, handover_viewsets.HandOverLogPermissionPolicy(HandOver))
+register_permission_policy(WebhookDelivery, handover_viewsets.HandOverLogPermissionPolicy(WebhookDelivery))
+
+
+@hooks.register("register_admin_viewset")
+def register_hand_over_log():
+    return handover_viewsets.HandOverViewSetGroup()
+
+
+@hooks.register("register_log_actions")
+def register_hand_over_log_actions(actions):
+    actions.register_action(handover_viewsets.RETRY_ACTION, _("Retry webhook delivery"),
+                            _("Failed webhook delivery queued again"))
+
+
+# --- funnel dashboard and score history (issue 9) ---------------------------------------------
+from .scoring import lead_panel as scoring_lead_panel  # noqa: E402
+from .scoring import report_views as funnel_report  # noqa: E402
+
+hooks.register(admin_views.LEAD_DETAIL_PANELS_HOOK, scoring_lead_panel.render_lead_score_panel)
+hooks.register("register_admin_urls", funnel_report.admin_urls)
+hooks.register("register_reports_menu_item", funnel_report.menu_item)  # shown with inbound.view_lead
+hooks.register("construct_homepage_panels", funnel_report.add_funnel_panel)

@@ -40,7 +40,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from .. import conf, legal
+from .. import bulkmail, conf, legal
 from ..consent import ConsentEvent, ConsentPurpose
 from ..mailframes import FrameCache
 from ..marketing import marketing_site, send_decision
@@ -316,9 +316,8 @@ def _send(item, step, steps, batch, persona_id):
         message = build_step_mail(lead, step, persona_id=persona_id, delivery_id=delivery_id, tracked=tracked,
                                   cache=batch.bodies, shared=shared, message_id=message_id,
                                   render=batch.frames.renderer((lead.site_id, step.pk)))
-        message.connection = batch.mail_connection()
         batch.pace()
-        message.send(fail_silently=False)
+        bulkmail.send(message, batch.mail_connection())
     return "sent"
 
 

@@ -21,12 +21,13 @@ from .schedule import BusinessHours, due_at
 def eligible_leads(track):
     """The leads of the track's site that may enter it now (not yet enrolled)."""
     leads = (Lead.objects.filter(site_id=track.site_id, restricted_at__isnull=True,
-                                 objected_at__isnull=True)
+                                 objected_at__isnull=True, synthetic=False)  # demo leads get no mail
              .filter(confirmed_consent(is_marketing=True))
              .exclude(Exists(Enrolment.objects.filter(track_id=track.pk, lead_id=OuterRef("pk")))))
     persona_ids = [persona.pk for persona in track.personas.all()]
     if persona_ids:
         leads = leads.filter(persona_assignment__persona_id__in=persona_ids)
+    leads = _not_handed_over(track, leads)
     if track.trigger == Track.ON_CONFIRMATION:
         confirmations = LeadEvent.objects.filter(lead_id=OuterRef("pk"), kind=LeadEvent.OPTIN_CONFIRMED)
         if track.entry_page_id:
@@ -88,10 +89,10 @@ def enrol_eligible(track, now=None):
 def enrol_leads(track, lead_ids, now=None):
     """Manual enrolment of selected leads: those with confirmed marketing consent enter."""
     leads = (Lead.objects.filter(pk__in=list(lead_ids), site_id=track.site_id,
-                                 restricted_at__isnull=True, objected_at__isnull=True)
+                                 restricted_at__isnull=True, objected_at__isnull=True, synthetic=False)
              .filter(confirmed_consent(is_marketing=True))
              .exclude(Exists(Enrolment.objects.filter(track_id=track.pk, lead_id=OuterRef("pk")))))
-    return _insert_enrolments(track, leads, now or timezone.now())
+    return _insert_enrolments(track, _not_handed_over(track, leads), now or timezone.now())
 
 
 def enrol_all(now=None):
@@ -110,6 +111,28 @@ def end_enrolments(lead_ids, reason, now=None):
                     next_due_at=None))
 
 
+# --- hand-over to sales (issue 9) ------------------------------------------------------------
+
+HANDOVER_EXIT_REASON = "handed over to sales"
+
+
+def _not_handed_over(track, leads):
+    """A track that is left on hand-over takes no MQL or SQL lead (one `NOT IN` subquery)."""
+    if not track.exit_on_handover:
+        return leads
+    from ..scoring.models import MQL, SQL
+
+    return leads.exclude(lifecycle__stage__in=(MQL, SQL))
+
+
+def end_on_handover(lead_ids, now=None):
+    """The leads leave every track that is left on hand-over; other tracks go on."""
+    return (Enrolment.objects.filter(lead_id__in=list(lead_ids), status=Enrolment.ACTIVE,
+                                     track__exit_on_handover=True)
+            .update(status=Enrolment.EXITED, exit_reason=HANDOVER_EXIT_REASON, ended_at=now or timezone.now(),
+                    next_due_at=None))
+
+
 def reschedule_track(track, now=None):
     """After an edit: every active enrolment of the track is looked at by the next dispatcher
     run, which works out its next step and due time from the steps as they are now (one UPDATE,
@@ -120,4 +143,4 @@ def reschedule_track(track, now=None):
 
 
 __all__ = ["eligible_leads", "enrol_all", "enrol_eligible", "enrol_leads", "end_enrolments",
-           "reschedule_track"]
+           "end_on_handover", "reschedule_track"]

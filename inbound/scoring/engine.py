@@ -41,6 +41,7 @@ from ..pages import GatedFormSubmission
 from . import lifecycle
 from .models import (
     FIT,
+    MQL,
     LeadScore,
     LifecycleStage,
     ScoreChange,
@@ -347,6 +348,37 @@ def _write_stages(rows, now):
             f"SELECT s.lead_id, COALESCE(s.from_stage, ''), s.to_stage, s.reason, '', s.score, NULL, %s "
             f"FROM {stage} s JOIN {stages} l ON l.lead_id = s.lead_id "
             f"WHERE l.stage = s.to_stage AND l.since = %s ORDER BY s.seq", [when, when])
+        if any(row[2] == MQL and row[4] == StageChange.THRESHOLD for row in rows):
+            _write_hand_overs(cursor, stage, when)
+
+
+# --- hand-over to sales (issue 9) ------------------------------------------------------------
+
+def _write_hand_overs(cursor, stage, when):
+    """A `HandOver` for every move to MQL just logged (one INSERT … SELECT, synthetic demo leads
+    excepted), in the recomputation's transaction; after the commit a task processes them (the
+    beat task `process_hand_overs` catches up if the broker is down)."""
+    from ..handover.models import HandOver
+    from ..leads import Lead
+
+    qn = connection.ops.quote_name
+    log = qn(StageChange._meta.db_table)
+    hand_overs = qn(HandOver._meta.db_table)
+    lead_table = qn(Lead._meta.db_table)
+    cursor.execute(
+        f"INSERT INTO {hand_overs} (lead_id, site_id, stage_change_id, score, created_at, attempts, "
+        f"mail_message_id, last_error) "
+        f"SELECT c.lead_id, l.site_id, c.id, c.score, %s, 0, '', '' FROM {log} c "
+        f"JOIN {stage} s ON s.lead_id = c.lead_id AND s.to_stage = c.to_stage "
+        f"JOIN {lead_table} l ON l.id = c.lead_id "
+        f"WHERE c.changed_at = %s AND c.to_stage = %s AND c.reason = %s AND NOT l.synthetic "
+        f"AND NOT EXISTS (SELECT 1 FROM {hand_overs} h WHERE h.stage_change_id = c.id) ORDER BY c.id",
+        [when, when, MQL, StageChange.THRESHOLD])
+    if cursor.rowcount:
+        from ..optin import enqueue_safely
+        from ..tasks import process_hand_overs
+
+        transaction.on_commit(lambda: enqueue_safely(process_hand_overs))
 
 
 # --- reading ---------------------------------------------------------------------------------

@@ -112,11 +112,13 @@ def ensure_contact_page(home):
 
 
 @transaction.atomic
-def seed(personas=True):
+def seed(personas=True, scoring=None):
     """Create the demo site. Returns a list of human-readable lines about what changed.
 
     `personas=False` leaves out the demo personas, their tags and the self-selection question
-    (most tests want a site without personas)."""
+    (most tests want a site without personas). `scoring` (default: as `personas`) adds the demo
+    scoring rules, the MQL threshold and the sales settings. The synthetic demo leads are not
+    part of this: `seed_demo` adds them with `demo_leads.seed_demo_leads`."""
     site, home_created = ensure_home_page()
     home = site.root_page.specific
     changes = []
@@ -131,6 +133,8 @@ def seed(personas=True):
     changes += seed_gated_content(site, home)
     if personas:
         changes += seed_personas(site)
+    if personas if scoring is None else scoring:
+        changes += seed_scoring(site)
     if seed_cookie_banner(site):
         changes.append("cookie banner texts")
     return site, changes
@@ -158,6 +162,12 @@ def seed_personas(site):
     from . import demo_personas
 
     return demo_personas.seed_personas(site)
+
+
+def seed_scoring(site):
+    from . import demo_scoring
+
+    return demo_scoring.seed_scoring(site)
 
 
 def seed_gated_content(site, home):

@@ -163,7 +163,7 @@ def test_filter_by_gated_page_site_and_created_date(client, leads, marketer, dem
     assert CONFIRMED_EMAIL in body and "dora.checklist@example.org" in body
 
     Lead.objects.filter(pk=leads["pending"].pk).update(created_at=timezone.now() - timedelta(days=40))
-    old_day = (timezone.now() - timedelta(days=40)).date().isoformat()
+    old_day = timezone.localdate(timezone.now() - timedelta(days=40)).isoformat()  # the site's day, not UTC's
     body = html_of(client.get(url("index"), {"created_from": old_day, "created_to": old_day}))
     assert PENDING_EMAIL in body
     assert CONFIRMED_EMAIL not in body

@@ -237,3 +237,22 @@ def test_enrolment_inserts_in_chunks_and_counts_the_new_ones(demo_site, monkeypa
     assert enrol_eligible(track) == 7
     assert enrol_eligible(track) == 0
     assert Enrolment.objects.filter(track=track).count() == 7
+
+
+@pytest.mark.parametrize("address", [
+    "anna@example.org", "a.b+c@sub.example.org", "x_y-z@ex-ample.de", "o'brien@example.ie",
+    "müller@example.org", "anna@bücher.example", '"quoted local"@example.org', "a..b@example.org",
+    ".a@example.org", "anna@-example.org", "Anna <anna@example.org>", "ANNA@EXAMPLE.ORG",
+])
+def test_the_envelope_recipient_is_what_django_sanitizes(address):
+    from django.core.mail.message import sanitize_address
+
+    from inbound.bulkmail import envelope_recipient
+
+    try:
+        expected = sanitize_address(address, "utf-8")
+    except ValueError:
+        with pytest.raises(ValueError):
+            envelope_recipient(address, "utf-8")
+        return
+    assert envelope_recipient(address, "utf-8") == expected

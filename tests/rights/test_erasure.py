@@ -99,7 +99,7 @@ def log_entries(action):
     return entries
 
 
-def assert_erased_everywhere(old_lead_pk, channel, user=None, mails=7):
+def assert_erased_everywhere(old_lead_pk, channel, user=None, mails=8):
     assert not Lead.objects.filter(pk=old_lead_pk).exists()
     assert tables_containing() == {}, "the address or an answer is still stored"
     entry = SuppressionEntry.objects.get()
@@ -179,7 +179,7 @@ def test_self_service_erasure_confirmed_by_mail_removes_everything(full_lead, ma
     assert response.status_code == 200
     assert "Your data has been erased" in response.content.decode()
     assert ADDRESS not in response.content.decode().lower()
-    assert_erased_everywhere(full_lead.pk, channel="self-service", mails=8)  # plus the erasure mail
+    assert_erased_everywhere(full_lead.pk, channel="self-service", mails=9)  # plus the erasure mail
 
     # every old link is dead now
     assert person.get(link).status_code == 404

@@ -50,6 +50,16 @@ def post_contact(client, email=CONTACT_ADDRESS, name=CONTACT_NAME, message=CONTA
     return FormSubmission.objects.filter(page=page).latest("submit_time")
 
 
+def send_sales_mail(lead):
+    """The hand-over mail to sales, as `inbound.handover.process` sends it."""
+    from inbound.handover.process import build_sales_mail
+    from inbound.handover.summary import summarize
+    from inbound.mailing import send_and_record
+
+    message = build_sales_mail(summarize(lead), site=lead.site, to="vertrieb@example.com")
+    send_and_record(lead, SentMail.SALES, message)
+
+
 def populate_every_table(client, lead, gated_page, purposes, mailoutbox, on_commit):
     """Give a confirmed lead data in every table the plugin keeps about a person.
 
@@ -58,7 +68,8 @@ def populate_every_table(client, lead, gated_page, purposes, mailoutbox, on_comm
     - ledger: requested, doi_sent, confirmed, withdrawn, requested again (re-grant)
     - three opt-in requests (two pages, one from the preference center)
     - lead events: opt-in confirmed, download
-    - sent mails of every kind: opt-in, delivery, marketing, preference link, erasure link
+    - sent mails of every kind: opt-in, delivery, marketing, sales hand-over, preference link,
+      erasure link
     - restriction set from the preference center (after the marketing mail)
     """
     with on_commit():
@@ -70,6 +81,7 @@ def populate_every_table(client, lead, gated_page, purposes, mailoutbox, on_comm
     assert response.status_code == 200
     b"".join(response.streaming_content)
     assert send_marketing(lead).sent
+    send_sales_mail(lead)
     path = preferences_path(lead)
     with on_commit():
         assert client.post(path, {"action": f"withdraw:{purposes['tracking'].pk}"}).status_code == 200

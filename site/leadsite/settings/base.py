@@ -169,6 +169,10 @@ CELERY_BEAT_SCHEDULE = {
     "inbound-recompute-scores": {
         "task": "inbound.tasks.recompute_all_scores", "schedule": crontab(hour=4, minute=17),
     },
+    # Hand-over to sales (issue 9): process hand-overs (nurture exit, sales mail) and deliver
+    # webhooks; both are also queued right away, beat catches up after broker or SMTP outages.
+    "inbound-process-hand-overs": {"task": "inbound.tasks.process_hand_overs", "schedule": 60.0},
+    "inbound-deliver-webhooks": {"task": "inbound.tasks.deliver_webhooks", "schedule": 60.0},
 }
 CELERY_TASK_PUBLISH_RETRY_POLICY = {
     "max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5,
