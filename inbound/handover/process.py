@@ -33,11 +33,12 @@ import smtplib
 from dataclasses import dataclass, fields
 from datetime import timedelta
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
+from .. import leases
 from ..mailing import SentMail, build_transactional_mail, record_sent
 from ..marketing import lock_lead
 from ..nurture import enrolment
@@ -81,23 +82,12 @@ def retry_delay(attempts):
     return timedelta(seconds=min(RETRY_BASE * 2 ** max(attempts - 1, 0), RETRY_CAP))
 
 
-def _free(now):
-    return Q(claimed_until__isnull=True) | Q(claimed_until__lte=now)
-
-
 def claim(now, batch_size=BATCH_SIZE):
     """Ids of up to `batch_size` unprocessed, due hand-overs, now leased to this worker."""
-    with transaction.atomic():
-        due = (HandOver.objects.filter(processed_at__isnull=True)
-               .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)).filter(_free(now))
-               .order_by("created_at", "pk"))
-        if connection.features.has_select_for_update_skip_locked:
-            due = due.select_for_update(skip_locked=True, of=("self",))
-        ids = list(due.values_list("pk", flat=True)[:batch_size])
-        if ids:
-            # The lease is re-checked in the UPDATE (SQLite has no row locks).
-            HandOver.objects.filter(pk__in=ids).filter(_free(now)).update(claimed_until=now + LEASE)
-    return ids
+    due = (HandOver.objects.filter(processed_at__isnull=True)
+           .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+           .order_by("created_at", "pk"))
+    return leases.claim_due(due, now, batch_size, LEASE)
 
 
 def process_due(now=None, batch_size=BATCH_SIZE, max_batches=None, mail_connection=None):

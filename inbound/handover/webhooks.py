@@ -35,10 +35,11 @@ import urllib.request
 from dataclasses import dataclass, fields
 from datetime import timedelta
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from .. import leases
 from ..scoring.models import ScoringSettings
 from .models import WebhookDelivery
 
@@ -152,22 +153,12 @@ class DeliverResult:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
-def _free(now):
-    return Q(claimed_until__isnull=True) | Q(claimed_until__lte=now)
-
-
 def claim(now, batch_size=BATCH_SIZE):
     """Ids of up to `batch_size` pending, due deliveries, now leased to this worker."""
-    with transaction.atomic():
-        due = (WebhookDelivery.objects.filter(status=WebhookDelivery.PENDING)
-               .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)).filter(_free(now))
-               .order_by("next_attempt_at", "pk"))
-        if connection.features.has_select_for_update_skip_locked:
-            due = due.select_for_update(skip_locked=True, of=("self",))
-        ids = list(due.values_list("pk", flat=True)[:batch_size])
-        if ids:
-            WebhookDelivery.objects.filter(pk__in=ids).filter(_free(now)).update(claimed_until=now + LEASE)
-    return ids
+    due = (WebhookDelivery.objects.filter(status=WebhookDelivery.PENDING)
+           .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+           .order_by("next_attempt_at", "pk"))
+    return leases.claim_due(due, now, batch_size, LEASE)
 
 
 def deliver_due(now=None, batch_size=BATCH_SIZE, max_batches=None):
