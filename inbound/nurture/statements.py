@@ -20,18 +20,36 @@ events allows it:
    which commits only after the SMTP server accepted the mail and rolls back if it did not, so
    their order within it changes nothing for anyone else. On PostgreSQL it is one statement
    (data-modifying CTEs), on SQLite three.
+
+On PostgreSQL `lock_for_send` runs 1. and 2. in ONE round trip, with the transaction's BEGIN:
+psycopg's pipeline mode sends BEGIN, the lead's lock and the enrolment's lock together and
+reads the three results at once. They stay two statements: the server runs the messages of a
+pipeline one after the other, so the second statement is bound (and takes its READ COMMITTED
+snapshot) only after the first has its row lock, exactly as above. The per-mail statements
+(`lock_for_send`, `record_send`) go through a server-side binding cursor on Django's own
+connection (Django's `ServerBindingCursor`, wrapped by Django: they are in `connection.queries`
+and `CaptureQueriesContext`, errors are Django's), so psycopg prepares them: the server parses
+and plans each of them once per connection instead of once per mail. That is three round trips
+per mail (BEGIN + locks, record, COMMIT) instead of five. Django disables prepared statements
+by default, for poolers such as PgBouncer in transaction mode before 1.21: these statements are
+prepared unless the database's OPTIONS set "prepare_threshold" (None: never; a number: after
+that many executions, as for every statement then). On SQLite, `lock_for_send` is `lock_lead`
+and then `lock_enrolment`.
 """
 
+from contextlib import contextmanager
 from datetime import UTC
 from typing import NamedTuple
 
 from django.db import connection
+from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
+from django.db.transaction import TransactionManagementError
 from django.utils.dateparse import parse_datetime
 
 from ..consent import ConsentEvent, consent_states
 from ..leads import Lead
 from ..mailing import SentMail
-from ..suppression import SuppressionEntry
+from ..suppression import SuppressionEntry, is_suppressed
 from .models import Delivery, Enrolment
 
 
@@ -75,13 +93,13 @@ def _datetime(value):
     return value
 
 
-def lock_lead(lead):
-    """Lock the lead's row and refresh `lead` from it; False if the lead no longer exists."""
+def _lock_lead_sql():
     for_update = " FOR UPDATE" if connection.features.has_select_for_update else ""
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT email, {_q('key')}, restricted_at, objected_at FROM {_table(Lead)} "
-                       f"WHERE id = %s{for_update}", [lead.pk])
-        row = cursor.fetchone()
+    return (f"SELECT email, {_q('key')}, restricted_at, objected_at FROM {_table(Lead)} "
+            f"WHERE id = %s{for_update}")
+
+
+def _refresh_lead(lead, row):
     if row is None:
         return False
     lead.email, lead.key = row[0], row[1]
@@ -89,13 +107,14 @@ def lock_lead(lead):
     return True
 
 
-def lock_enrolment(item, *, site_id, address_hash):
-    """Lock the enrolment if it is active and unchanged since the batch read it.
+def lock_lead(lead):
+    """Lock the lead's row and refresh `lead` from it; False if the lead no longer exists."""
+    with connection.cursor() as cursor:
+        cursor.execute(_lock_lead_sql(), [lead.pk])
+        return _refresh_lead(lead, cursor.fetchone())
 
-    Returns None if it is not (another dispatcher or an edit moved it on), else
-    `(states, suppressed)`: the lead's ledger folded by `consent.consent_states`, the fold every
-    consent check uses, and whether the address is on the suppression list.
-    """
+
+def _lock_enrolment_sql(item, *, site_id, address_hash):
     last_step = "e.last_step_id IS NULL" if item.last_step_id is None else "e.last_step_id = %s"
     for_update = " FOR UPDATE OF e" if connection.features.has_select_for_update_of else ""
     sql = (f"SELECT c.purpose_id, c.kind, EXISTS (SELECT 1 FROM {_table(SuppressionEntry)} "
@@ -106,13 +125,140 @@ def lock_enrolment(item, *, site_id, address_hash):
     params = [site_id, address_hash, item.pk, Enrolment.ACTIVE, item.position]
     if item.last_step_id is not None:
         params.append(item.last_step_id)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        rows = cursor.fetchall()
+    return sql, params
+
+
+def _enrolment_found(rows):
     if not rows:
         return None
     events = [_Event(purpose_id, kind) for purpose_id, kind, _suppressed in rows if purpose_id is not None]
     return consent_states(events), bool(rows[0][2])
+
+
+def lock_enrolment(item, *, site_id, address_hash):
+    """Lock the enrolment if it is active and unchanged since the batch read it.
+
+    Returns None if it is not (another dispatcher or an edit moved it on), else
+    `(states, suppressed)`: the lead's ledger folded by `consent.consent_states`, the fold every
+    consent check uses, and whether the address is on the suppression list.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(*_lock_enrolment_sql(item, site_id=site_id, address_hash=address_hash))
+        return _enrolment_found(cursor.fetchall())
+
+
+def lock_for_send(item, lead, *, site_id, address_hash):
+    """`lock_lead` and then `lock_enrolment`, in one round trip with the BEGIN on PostgreSQL.
+
+    `address_hash` is the hash of `lead.email` as the batch read it. Returns None if the lead no
+    longer exists (erased meanwhile) or the enrolment moved on, else what `lock_enrolment`
+    returns; `lead` is refreshed from its locked row. Should the locked row have another address
+    than the one hashed, the suppression list is read again for that one (after the lock).
+    Call it in a transaction (`transaction.atomic`), whose end releases the locks; as its first
+    statement, so that on PostgreSQL the BEGIN goes with the locks.
+    """
+    if connection.get_autocommit():
+        raise TransactionManagementError("lock_for_send() needs a transaction: its locks last until it ends.")
+    email = lead.email
+    if connection.vendor == "postgresql":
+        lead_found, found = _lock_pipelined(item, lead, site_id=site_id, address_hash=address_hash)
+    else:
+        lead_found = lock_lead(lead)
+        found = lock_enrolment(item, site_id=site_id, address_hash=address_hash) if lead_found else None
+    if not lead_found or found is None:
+        return None
+    if lead.email != email:
+        return found[0], is_suppressed(site_id, lead.email)
+    return found
+
+
+@contextmanager
+def _preparing():
+    """Django's psycopg connection, preparing statements run through `_server_cursor` (see above)."""
+    connection.close_if_health_check_failed()
+    connection.ensure_connection()
+    raw = connection.connection
+    threshold = raw.prepare_threshold
+    if threshold is None and "prepare_threshold" not in connection.settings_dict["OPTIONS"]:
+        raw.prepare_threshold = 0  # prepared on first use; client-binding cursors never prepare
+    try:
+        yield raw
+    finally:
+        raw.prepare_threshold = threshold
+
+
+class _ServerBindingDebugWrapper(CursorDebugWrapper):
+    """Django's query log for a cursor that binds on the server: the statement with its values,
+    as Django logs every other one (it reads them from the cursor, which has none here)."""
+
+    def execute(self, sql, params=None):
+        try:
+            logged = self.db.ops.compose_sql(sql, params)
+        except self.db.Database.DataError:
+            logged = sql
+        with self.debug_sql(logged, params):
+            return CursorWrapper.execute(self, sql, params)
+
+
+def _server_cursor(raw):
+    """A cursor binding on the server (so psycopg can prepare its statements), wrapped by Django
+    as every cursor is: query log (`connection.queries`, `CaptureQueriesContext`), execute
+    wrappers, Django's exceptions."""
+    from django.db.backends.postgresql.base import ServerBindingCursor
+
+    connection.validate_thread_sharing()
+    cursor = ServerBindingCursor(raw)
+    if connection.queries_logged:
+        return _ServerBindingDebugWrapper(cursor, connection)
+    return connection.make_cursor(cursor)
+
+
+def _begin_command(raw):
+    """The BEGIN psycopg sends for this connection's settings."""
+    from psycopg import IsolationLevel
+
+    begin = ["BEGIN"]
+    if raw.isolation_level is not None:
+        begin.append("ISOLATION LEVEL " + IsolationLevel(raw.isolation_level).name.replace("_", " "))
+    if raw.read_only is not None:
+        begin.append("READ ONLY" if raw.read_only else "READ WRITE")
+    if raw.deferrable is not None:
+        begin.append("DEFERRABLE" if raw.deferrable else "NOT DEFERRABLE")
+    return " ".join(begin).encode()
+
+
+def _begin_in(raw, pipeline):
+    """Queue the transaction's BEGIN at the head of a new pipeline, if it has not begun.
+
+    psycopg would send the same BEGIN before the first statement, but then sync the pipeline
+    and wait for it: one round trip more. The Sync queued after it keeps libpq's transaction
+    status from ever reading "idle" again before the pipeline ends (psycopg would then send a
+    second BEGIN); the two results are read, in order, with the statements' when the pipeline
+    ends, and an error in them is raised there as psycopg raises any.
+    """
+    from psycopg import pq
+
+    queued = getattr(pipeline, "result_queue", None)
+    if (raw.autocommit or raw.pgconn.transaction_status != pq.TransactionStatus.IDLE
+            or getattr(pipeline, "level", None) != 1 or getattr(pipeline, "command_queue", True)
+            or queued is None or queued):
+        # No BEGIN to send, not a fresh pipeline, or a psycopg whose pipeline looks different
+        # from 3.3's: psycopg's own way (one round trip more; the round-trip test says so).
+        return
+    raw.pgconn.send_query_params(_begin_command(raw), None)
+    raw.pgconn.pipeline_sync()
+    queued.extend((None, None))
+
+
+def _lock_pipelined(item, lead, *, site_id, address_hash):
+    """BEGIN, the lead's lock and the enrolment's lock in one pipeline: one round trip."""
+    with _preparing() as raw, _server_cursor(raw) as lead_cursor, _server_cursor(raw) as enrolment_cursor:
+        with connection.wrap_database_errors, raw.pipeline() as pipeline:
+            _begin_in(raw, pipeline)
+            lead_cursor.execute(_lock_lead_sql(), [lead.pk])
+            enrolment_cursor.execute(*_lock_enrolment_sql(item, site_id=site_id, address_hash=address_hash))
+        # Leaving the pipeline sent a Sync and read every result (an error is raised there).
+        return _refresh_lead(lead, lead_cursor.fetchone()), _enrolment_found(enrolment_cursor.fetchall())
 
 
 def _sent_mail_insert():
@@ -143,16 +289,17 @@ def record_send(item, advance, *, lead_id, subject, message_id, template_version
     moves on, as the step has been handled)."""
     sent_mail = [lead_id, SentMail.MARKETING, subject[:255], message_id[:255], template_version,
                  _value(sent_at)]
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            from_s = "SELECT %s, %s, %s, s.id, %s, '', %s FROM s"
+    if connection.vendor == "postgresql":
+        from_s = "SELECT %s, %s, %s, s.id, %s, '', %s FROM s"
+        with _preparing() as raw, _server_cursor(raw) as cursor:
             cursor.execute(
                 f"WITH s AS ({_sent_mail_insert()}), d AS ({_delivery_insert(from_s)}), "
                 f"a AS ({_advance_update()}) SELECT (SELECT id FROM s), (SELECT id FROM d)",
                 [*sent_mail, item.pk, advance.step_id, Delivery.SENT, tracked, _value(now),
                  *_advance_params(item.pk, advance)])
             sent_mail_id, delivery_id = cursor.fetchone()
-        else:
+    else:
+        with connection.cursor() as cursor:
             cursor.execute(_sent_mail_insert(), sent_mail)
             sent_mail_id = cursor.fetchone()[0]
             cursor.execute(_delivery_insert("VALUES (%s, %s, %s, %s, %s, '', %s)"),
@@ -160,7 +307,8 @@ def record_send(item, advance, *, lead_id, subject, message_id, template_version
             row = cursor.fetchone()
             delivery_id = row[0] if row else None
             cursor.execute(_advance_update(), _advance_params(item.pk, advance))
-        if delivery_id is None:
+    if delivery_id is None:
+        with connection.cursor() as cursor:
             cursor.execute(f"DELETE FROM {_table(SentMail)} WHERE id = %s", [sent_mail_id])
     return delivery_id
 

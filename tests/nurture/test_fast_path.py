@@ -5,12 +5,18 @@
   templates rendered per mail where a frame would not be exact;
 - `inbound.links.absolute_url`: the same URLs as `reverse`;
 - `inbound.nurture.statements`: the ledger fold of the lock statement, the checks of the
-  enrolment lock, a step delivered before; five queries per mail, however large the batch;
+  enrolment lock, a step delivered before; five queries per mail, however large the batch; on
+  PostgreSQL three round trips per mail (BEGIN and the two locks in one pipeline), statements
+  prepared once per connection, and an error in the pipeline rolled back like any other;
 - enrolment in chunks.
 """
 
+import asyncio
+import contextlib
 import email
 import re
+import threading
+import time
 from datetime import timedelta
 from email.policy import compat32
 from types import SimpleNamespace
@@ -25,8 +31,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from inbound import links
-from inbound.bulkmail import BULK_POLICY, BulkMail
+from inbound.bulkmail import BULK_POLICY, BulkMail, message_bytes
 from inbound.consent import ConsentEvent, append_events, lead_consent_states, withdraw
+from inbound.leads import Lead
 from inbound.mailframes import _UNFRAMEABLE, FrameCache
 from inbound.mailing import SentMail
 from inbound.marketing import marketing_site
@@ -37,7 +44,7 @@ from inbound.nurture.dispatch import Batch, claim, process_batch
 from inbound.nurture.enrolment import enrol_eligible
 from inbound.nurture.models import Delivery, Enrolment
 from inbound.nurture.rendering import BodyCache, build_step_mail
-from inbound.suppression import address_hash
+from inbound.suppression import address_hash, suppress
 from tests.nurture.conftest import make_confirmed_leads, make_track, paragraph
 
 BOUNDARY = re.compile(rb"={15}\d{19}==")
@@ -69,6 +76,71 @@ def test_bulk_mail_is_byte_for_byte_what_django_generates():
         ours = bulk.message().as_bytes(linesep="\r\n")
         django = plain.message().as_bytes(linesep="\r\n")
         assert BOUNDARY.sub(b"BOUNDARY", ours) == BOUNDARY.sub(b"BOUNDARY", django)
+
+
+def varied_mails(seed, count):
+    """Mails of every shape the direct writer must get right, and some it must leave alone."""
+    import random
+
+    rng = random.Random(seed)
+    words = ["Hallo", "Grüße", "über", "a", ".", "From ", "Zeile", "–", "€", "x" * 70, "\t", " ", "ß", "<p>",
+             "&amp;", "--==", "=", "\r\n", "\n", "\r", "\n\n", "\u2028", "\x0c"]
+    for index in range(count):
+        def text(length):
+            return "".join(rng.choice(words) for _ in range(length))
+        body = text(rng.randint(1, 80)) + rng.choice(["", "\n", "\r\n"])
+        if index % 11 == 0:
+            body += "y" * 1000  # a long line: quoted-printable, the generator's path
+        html = f"<p>{text(rng.randint(1, 80))}</p>"
+        if index % 13 == 0:
+            html = "".join(rng.choice("abc \n") for _ in range(300))  # ASCII only: 7bit
+        subject = rng.choice(["Schritt 1", "Grüße aus München – Teil 2", "Sehr " * rng.randint(1, 30),
+                              "Ein Betreff mit  zwei Leerzeichen", "Tab\tim Betreff"])
+        sender = rng.choice(["news@example.org", "Firma GmbH <news@example.org>",
+                             "Müller & Söhne <n@example.org>"])
+        to = rng.choice(["empfaenger@example.org", "a.b+c@sub.example.org", "Jörg <joerg@example.org>",
+                         "x" * 60 + "@example.org"])
+        list_id = rng.choice(["Firma <newsletter.example.org>", "Grüße <newsletter.example.org>"])
+        headers = {"List-Unsubscribe": "<https://example.org/inbound/u/" + "x" * rng.randint(1, 120) + "/>",
+                   "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+                   "List-Id": list_id,
+                   "Precedence": "bulk"}
+        if index % 2:
+            headers = {"Message-ID": f"<{index}.2.3@example.org>", **headers}
+        if index % 3:
+            headers["Date"] = "Mon, 30 Nov 2026 12:00:00 -0000"
+        yield dict(subject=subject, body=body, from_email=sender, to=[to], headers=headers, html=html)
+
+
+def build(cls, case):
+    message = cls(subject=case["subject"], body=case["body"], from_email=case["from_email"], to=case["to"],
+                  headers=case["headers"])
+    message.attach_alternative(case["html"], "text/html")
+    return message
+
+
+def test_the_direct_bytes_are_byte_for_byte_what_django_generates():
+    cases = [dict(subject=m.subject, body=m.body, from_email=m.from_email, to=m.to, headers=m.extra_headers,
+                  html=m.alternatives[0].content) for m in mails(EmailMultiAlternatives)]
+    cases += list(varied_mails(seed=8, count=400))
+    fixed_date = "Tue, 01 Dec 2026 09:00:00 -0000"
+    with mock.patch("inbound.bulkmail.formatdate", return_value=fixed_date), \
+            mock.patch("django.core.mail.message.formatdate", return_value=fixed_date), \
+            mock.patch("inbound.bulkmail.make_msgid", return_value="<id@example.org>"), \
+            mock.patch("django.core.mail.message.make_msgid", return_value="<id@example.org>"):
+        for case in cases:
+            ours = message_bytes(build(BulkMail, case))
+            django = build(EmailMultiAlternatives, case).message().as_bytes(linesep="\r\n")
+            assert BOUNDARY.sub(b"BOUNDARY", ours) == BOUNDARY.sub(b"BOUNDARY", django), case
+
+
+def test_the_direct_bytes_leave_other_shapes_to_django():
+    case = next(varied_mails(seed=1, count=1))
+    message = build(BulkMail, case)
+    message.attach("plan.txt", "Anhang", "text/plain")
+    with mock.patch.object(BulkMail, "message", wraps=message.message) as generated:
+        raw = message_bytes(message)
+    assert generated.called and b"plan.txt" in raw
 
 
 @pytest.mark.parametrize("name", ["Subject", "List-Unsubscribe", "X-A"])
@@ -166,6 +238,10 @@ def test_the_lock_statement_folds_the_ledger_as_consent_states_does(demo_site, p
         assert states == lead_consent_states(lead), step
         assert suppressed is False
         with transaction.atomic():
+            folded = statements.lock_for_send(item, lead, site_id=lead.site_id,
+                                              address_hash=address_hash(lead.email))
+        assert folded == (states, suppressed), step
+        with transaction.atomic():
             if step == "confirmed":
                 withdraw(lead, [nurture], channel="test")
             elif step == "withdrawn":
@@ -184,6 +260,32 @@ def test_the_enrolment_lock_refuses_an_enrolment_moved_on_meanwhile(demo_site):
     Enrolment.objects.filter(pk=item.pk).update(position=item.position, status=Enrolment.EXITED)
     with transaction.atomic():
         assert statements.lock_enrolment(item, site_id=demo_site.pk, address_hash="x") is None
+
+
+@pytest.mark.django_db
+def test_the_folded_lock_refuses_an_enrolment_moved_on_or_an_erased_lead(demo_site):
+    _track, [item, other] = _enrolled(demo_site, count=2)
+    Enrolment.objects.filter(pk=item.pk).update(position=0)
+    with transaction.atomic():
+        assert statements.lock_for_send(item, item.lead, site_id=demo_site.pk, address_hash="x") is None
+    Lead.objects.filter(pk=other.lead_id).delete()
+    with transaction.atomic():
+        assert statements.lock_for_send(other, other.lead, site_id=demo_site.pk, address_hash="x") is None
+
+
+@pytest.mark.django_db
+def test_the_folded_lock_checks_the_address_it_locked_against_the_suppression_list(demo_site):
+    """The batch hashed the address it read; if the locked row has another one, that one counts."""
+    _track, [item] = _enrolled(demo_site)
+    lead = item.lead
+    batch_hash = address_hash(lead.email)
+    Lead.objects.filter(pk=lead.pk).update(email="neu@example.org")
+    suppress(demo_site, "neu@example.org")
+    with transaction.atomic():
+        states, suppressed = statements.lock_for_send(item, lead, site_id=demo_site.pk,
+                                                      address_hash=batch_hash)
+    assert (lead.email, suppressed) == ("neu@example.org", True)
+    assert states == lead_consent_states(lead)
 
 
 @pytest.mark.django_db
@@ -208,7 +310,9 @@ def test_a_step_delivered_before_is_not_logged_again_but_the_enrolment_moves_on(
 @pytest.mark.django_db
 def test_a_mail_costs_five_queries_whatever_the_size_of_the_batch(demo_site, mailoutbox):
     """BEGIN, lock the lead, lock the enrolment with the ledger, record (one statement on
-    PostgreSQL, three on SQLite), COMMIT; the rest is per batch."""
+    PostgreSQL, three on SQLite), COMMIT; the rest is per batch. Each statement is in Django's
+    log, also those of the pipeline on PostgreSQL, where BEGIN and the two locks are one round
+    trip (three per mail: `test_on_postgresql_a_mail_waits_for_three_round_trips_...`)."""
     per_mail = 5 if connection.vendor == "postgresql" else 7
     track = make_track(demo_site, steps=1)
     counts = {}
@@ -227,6 +331,216 @@ def test_a_mail_costs_five_queries_whatever_the_size_of_the_batch(demo_site, mai
     assert counts[3] <= per_mail * 3 + 25, counts
     assert len(mailoutbox) == 12
     assert Delivery.objects.filter(sent_mail__isnull=False).count() == SentMail.objects.count() == 12
+
+
+needs_postgresql = pytest.mark.skipif(connection.vendor != "postgresql",
+                                      reason="PostgreSQL only: prepared statements and pipeline mode")
+
+
+def _send_batch(site, track, count, prefix):
+    make_confirmed_leads(site, count, prefix=prefix)
+    enrol_eligible(track)
+    now = timezone.now()
+    batch = Batch(now)
+    try:
+        return process_batch(claim(now, 100), batch)
+    finally:
+        batch.close()
+
+
+def _prepared_statements():
+    """Executions per prepared statement of this connection: {name: (statement, executions)}."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT name, statement, generic_plans + custom_plans FROM pg_prepared_statements "
+                       "WHERE NOT from_sql")
+        return {name: (statement, executions) for name, statement, executions in cursor.fetchall()}
+
+
+@needs_postgresql
+@pytest.mark.django_db
+def test_on_postgresql_the_per_mail_statements_are_prepared_once_and_reused(demo_site, mailoutbox):
+    track = make_track(demo_site, steps=1)
+    before = _prepared_statements()  # an earlier test may have left some (a commit keeps them)
+    assert _send_batch(demo_site, track, 10, "prepared-").sent == 10
+    after = _prepared_statements()
+    assert len(after) > 0
+    executed = [(statement, executions - before.get(name, ("", 0))[1])
+                for name, (statement, executions) in after.items()]
+
+    def executions(start):
+        found = [count for statement, count in executed if statement.startswith(start) and count]
+        # one statement per shape (psycopg sends a small int as int2, a larger one as int4)
+        assert 1 <= len(found) <= 2, (start, executed)
+        return sum(found)
+
+    assert executions(f'SELECT email, "key", restricted_at, objected_at FROM "{Lead._meta.db_table}"') == 10
+    assert executions("SELECT c.purpose_id, c.kind, EXISTS (SELECT 1 FROM") == 10  # the enrolment's lock
+    assert executions(f'WITH s AS (INSERT INTO "{SentMail._meta.db_table}"') == 10  # record_send
+
+
+@needs_postgresql
+@pytest.mark.django_db
+def test_on_postgresql_prepare_threshold_none_in_the_options_keeps_them_unprepared(demo_site, monkeypatch):
+    """For a pooler that keeps no session state (PgBouncer in transaction mode before 1.21)."""
+    monkeypatch.setitem(connection.settings_dict["OPTIONS"], "prepare_threshold", None)
+    _track, [item] = _enrolled(demo_site)
+    before = _prepared_statements()
+    with transaction.atomic():
+        assert statements.lock_for_send(item, item.lead, site_id=demo_site.pk, address_hash="x")
+    assert _prepared_statements() == before
+
+
+class SlowLink:
+    """A TCP proxy to the database server whose answers arrive `latency` seconds after the server
+    sent them, as over a network: every wait for the server then lasts at least that long, so the
+    time psycopg waits, divided by it, counts the round trips."""
+
+    def __init__(self, host, port, latency):
+        self.target, self.latency = (host, port), latency
+        self.loop = asyncio.new_event_loop()
+        self.server = self.loop.run_until_complete(asyncio.start_server(self._connect, "127.0.0.1", 0))
+        self.port = self.server.sockets[0].getsockname()[1]
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        self.waited = 0.0
+
+    async def _connect(self, client_reader, client_writer):
+        server_reader, server_writer = await asyncio.open_connection(*self.target)
+        try:
+            await asyncio.gather(self._pipe(client_reader, server_writer, 0.0),
+                                 self._pipe(server_reader, client_writer, self.latency))
+        finally:
+            client_writer.close()
+            server_writer.close()
+
+    async def _pipe(self, reader, writer, latency):
+        queue = asyncio.Queue()
+
+        async def read():
+            while data := await reader.read(65536):
+                queue.put_nowait((time.monotonic() + latency, data))
+            queue.put_nowait((0.0, b""))
+
+        reading = asyncio.ensure_future(read())
+        while (item := await queue.get())[1]:
+            await asyncio.sleep(max(0.0, item[0] - time.monotonic()))
+            writer.write(item[1])
+            await writer.drain()
+        await reading
+        writer.close()
+
+    @contextlib.contextmanager
+    def measuring(self):
+        """Adds the time psycopg waits for the server on Django's connection to `waited`."""
+        connection.ensure_connection()
+        raw = connection.connection
+
+        def wait(*args, **kwargs):
+            started = time.monotonic()
+            try:
+                return type(raw).wait(raw, *args, **kwargs)
+            finally:
+                self.waited += time.monotonic() - started
+
+        raw.wait = wait
+        try:
+            yield self
+        finally:
+            del raw.wait
+
+    def stop(self):
+        async def shutdown():
+            self.server.close()
+            tasks = asyncio.all_tasks() - {asyncio.current_task()}
+            if tasks:  # the connections' pipes end when Django's connection is closed
+                _done, pending = await asyncio.wait(tasks, timeout=5)
+                for task in pending:
+                    task.cancel()
+
+        asyncio.run_coroutine_threadsafe(shutdown(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+        self.loop.close()
+
+
+@pytest.fixture
+def slow_link():
+    """Django's connection over a `SlowLink` with 40 ms latency."""
+    settings = connection.settings_dict
+    host, port = settings["HOST"], settings["PORT"]
+    if not host or host.startswith("/"):
+        pytest.skip("the database server is not reached over TCP")
+    link = SlowLink(host, int(port or 5432), latency=0.04)
+    connection.close()
+    settings["HOST"], settings["PORT"] = "127.0.0.1", link.port
+    try:
+        yield link
+    finally:
+        connection.close()
+        settings["HOST"], settings["PORT"] = host, port
+        link.stop()
+
+
+@needs_postgresql
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_on_postgresql_a_mail_waits_for_three_round_trips_whatever_the_size_of_the_batch(
+        demo_site, mailoutbox, slow_link):
+    """BEGIN with both locks (one pipeline), the record, COMMIT: three round trips, where the
+    statements one by one took five (BEGIN, lead, enrolment, record, COMMIT)."""
+    track = make_track(demo_site, steps=1)
+    _send_batch(demo_site, track, 1, "warm-")  # connecting, preparing the statements
+    waited = {}
+    for count in (3, 9):
+        before = slow_link.waited
+        with slow_link.measuring():
+            assert _send_batch(demo_site, track, count, f"batch{count}-").sent == count
+        waited[count] = slow_link.waited - before
+    per_mail = (waited[9] - waited[3]) / 6 / slow_link.latency
+    assert 2.5 < per_mail < 3.6, waited  # the statements one by one: 5, psycopg's own BEGIN: 4
+    assert len(mailoutbox) == 13
+
+
+@needs_postgresql
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.parametrize("held", ["lead", "enrolment"])
+def test_on_postgresql_an_error_in_the_folded_lock_rolls_back_and_leaves_the_connection_usable(demo_site,
+                                                                                                 held):
+    """Another transaction holds the lead's or the enrolment's row and the lock times out: the
+    error is Django's, the transaction (with the BEGIN sent in the pipeline) is rolled back, its
+    locks are gone, and the next mail's transaction works on the same connection."""
+    from django.db import OperationalError
+    from psycopg import pq
+
+    _track, [item] = _enrolled(demo_site)
+    lead = item.lead
+    expected = (lead_consent_states(lead), False)
+    rows = {"lead": (Lead._meta.db_table, lead.pk), "enrolment": (Enrolment._meta.db_table, item.pk)}
+    blocker = connection.get_new_connection(connection.get_connection_params())
+    try:
+        table, pk = rows[held]
+        blocker.execute(f"SELECT 1 FROM {table} WHERE id = %s FOR UPDATE", [pk])
+        with connection.cursor() as cursor:
+            cursor.execute("SET lock_timeout = '200ms'")
+        threshold = connection.connection.prepare_threshold
+        with pytest.raises(OperationalError, match="lock timeout"):
+            with transaction.atomic():
+                statements.lock_for_send(item, lead, site_id=demo_site.pk,
+                                         address_hash=address_hash(lead.email))
+        raw = connection.connection
+        assert raw.pgconn.transaction_status == pq.TransactionStatus.IDLE
+        assert raw.prepare_threshold == threshold
+        blocker.rollback()
+        for table, pk in rows.values():  # nothing of the failed transaction holds a lock
+            blocker.execute(f"SELECT 1 FROM {table} WHERE id = %s FOR UPDATE NOWAIT", [pk])
+        blocker.rollback()
+        with transaction.atomic():
+            assert statements.lock_for_send(item, lead, site_id=demo_site.pk,
+                                            address_hash=address_hash(lead.email)) == expected
+        assert Enrolment.objects.filter(pk=item.pk, status=Enrolment.ACTIVE).exists()
+    finally:
+        blocker.close()
+        with connection.cursor() as cursor:
+            cursor.execute("RESET lock_timeout")
 
 
 @pytest.mark.django_db
