@@ -71,6 +71,10 @@ DEFAULTS = {
     "INBOUND_NURTURE_RATE_LIMIT": 0,
     "INBOUND_NURTURE_MAX_ATTEMPTS": 6,
     "INBOUND_NURTURE_TIME_BUDGET": 50.0,
+    # Dispatchers one beat run may start when more than one batch is due (itself included; the
+    # others are queued as tasks for the workers' free processes). None: the number of CPU cores
+    # on PostgreSQL, 1 on SQLite (whose writers take turns on the whole file anyway).
+    "INBOUND_NURTURE_DISPATCHERS": None,
 }
 
 

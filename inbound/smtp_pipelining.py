@@ -17,6 +17,7 @@ without ESMTP, get plain `smtp.sendmail`. All replies of a group are read before
 connection stays in step even when the server answers the DATA of a refused transaction.
 """
 
+import re
 from smtplib import (
     CRLF,
     SMTPDataError,
@@ -35,6 +36,17 @@ from smtplib import (
 WINDOW = 4096
 
 
+_PLAIN = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9.-]+")
+
+
+def _quoted(address):
+    """`smtplib.quoteaddr(address)`: "<address>" for a plain local@domain without parsing it
+    (the parser costs more than the rest of the envelope)."""
+    if _PLAIN.fullmatch(address):
+        return f"<{address}>"
+    return quoteaddr(address)
+
+
 def sendmail(smtp, from_addr, to_addrs, msg):
     """Send `msg` (bytes) from `from_addr` to `to_addrs` over the connected `smtplib.SMTP` `smtp`,
     pipelining the envelope; returns {refused recipient: (code, reply)} like `smtp.sendmail`."""
@@ -46,7 +58,7 @@ def sendmail(smtp, from_addr, to_addrs, msg):
     if isinstance(to_addrs, str):
         to_addrs = [to_addrs]
     size = f" size={len(msg)}" if smtp.has_extn("size") else ""
-    commands = [f"mail FROM:{quoteaddr(from_addr)}{size}", *(f"rcpt TO:{quoteaddr(to)}" for to in to_addrs),
+    commands = [f"mail FROM:{_quoted(from_addr)}{size}", *(f"rcpt TO:{_quoted(to)}" for to in to_addrs),
                 "data"]
     if any("\r" in command or "\n" in command for command in commands):  # as smtplib's putcmd
         raise ValueError(f"command and arguments contain prohibited newline characters: {commands!r}")

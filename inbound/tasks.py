@@ -1,13 +1,17 @@
 """Celery entry points. Thin: each calls a plain function of the plugin."""
 
+import logging
 import smtplib
 
 from celery import shared_task
 from django.db import DatabaseError
+from kombu.exceptions import OperationalError as KombuOperationalError
 
 from . import delivery, legal, optin, retention, self_service
 from .leads import Lead
 from .scoring import engine
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task(ignore_result=True, acks_late=True)
@@ -32,11 +36,35 @@ def send_delivery_mail(self, optin_id):
 
 @shared_task(ignore_result=True)
 def dispatch_nurture():
-    """Beat, every minute: enrol eligible leads and send every due nurture step (exactly once)."""
+    """Beat, every minute: enrol eligible leads and send every due nurture step (exactly once),
+    with up to INBOUND_NURTURE_DISPATCHERS dispatchers where more than one batch is due."""
     from .nurture.dispatch import dispatch_due
 
-    result = dispatch_due()
-    return {"enrolled": result.enrolled, "sent": result.sent, "failed": result.failed}
+    result = dispatch_due(fan_out=_start_nurture_dispatchers)
+    return {"enrolled": result.enrolled, "sent": result.sent, "failed": result.failed,
+            "helpers": result.helpers}
+
+
+@shared_task(ignore_result=True)
+def dispatch_nurture_more():
+    """A further dispatcher started by `dispatch_nurture` for a backlog: sends until nothing is due."""
+    from .nurture.dispatch import dispatch_due
+
+    result = dispatch_due(enrol=False)
+    return {"sent": result.sent, "failed": result.failed}
+
+
+def _start_nurture_dispatchers(count):
+    """Queue `count` further dispatchers; with the broker down, the beat run goes on alone."""
+    started = 0
+    for _ in range(count):
+        try:
+            dispatch_nurture_more.delay()
+        except (KombuOperationalError, OSError):  # broker unreachable
+            logger.warning("Could not queue a further nurture dispatcher; this run goes on alone.")
+            break
+        started += 1
+    return started
 
 
 @shared_task(ignore_result=True)

@@ -25,12 +25,19 @@ One run (`dispatch_due`, called by beat every minute):
    rest of its batch unattempted: an outage costs one attempt per run, not one per due mail.
 4. keeps to INBOUND_NURTURE_RATE_LIMIT across all batches of the run (`Pacer`).
 
+Beat starts one run a minute; where more than one batch is due, that run asks for up to
+INBOUND_NURTURE_DISPATCHERS - 1 more (`fan_out`, queued as Celery tasks that run `dispatch_due`
+without enrolling), so a backlog is sent on every core the workers have. They share the due set
+through the claims above and stop when nothing is due.
+
 The one case SMTP leaves open is a crash in the instant between the server's "250 OK" and the
 commit (one local COMMIT): that mail would be sent again. No design without a two-phase commit
 with the mail server can close it; this one keeps it to the commit itself.
 """
 
 import logging
+import math
+import os
 import smtplib
 import time
 from dataclasses import dataclass, fields
@@ -72,6 +79,7 @@ class DispatchResult:
     completed: int = 0
     ended: int = 0
     batches: int = 0
+    helpers: int = 0  # further dispatchers this run started (`fan_out`)
 
     def add(self, other):
         for field in fields(self):
@@ -191,13 +199,40 @@ class Pacer:
         self._last_send = time.monotonic()
 
 
-def dispatch_due(now=None, batch_size=None, max_batches=None, mail_connection=None):
-    """One dispatcher run; returns a `DispatchResult`. `now` is injectable for tests."""
+def dispatchers_allowed():
+    """INBOUND_NURTURE_DISPATCHERS, or its default: one per CPU core on PostgreSQL, one on SQLite."""
+    configured = conf.get("INBOUND_NURTURE_DISPATCHERS")
+    if configured is not None:
+        return max(1, int(configured))
+    return (os.cpu_count() or 1) if connection.vendor == "postgresql" else 1
+
+
+def more_dispatchers_wanted(now, batch_size):
+    """How many dispatchers besides this one the due set keeps busy: one per further batch due,
+    up to `dispatchers_allowed() - 1`. Counts at most that many batches (a bounded query)."""
+    allowed = dispatchers_allowed()
+    if allowed < 2:
+        return 0
+    due = (Enrolment.objects.filter(status=Enrolment.ACTIVE, next_due_at__lte=now, track__status=Track.ACTIVE)
+           .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lte=now)))
+    count = due.order_by()[:batch_size * allowed].count()
+    return min(allowed - 1, max(0, math.ceil(count / batch_size) - 1))
+
+
+def dispatch_due(now=None, batch_size=None, max_batches=None, mail_connection=None, enrol=True, fan_out=None):
+    """One dispatcher run; returns a `DispatchResult`. `now` is injectable for tests.
+
+    `fan_out(count)` (beat's task passes one) is called once, after enrolment, with the number
+    of further dispatchers the due set would keep busy, if any; `enrol=False` for those."""
     clock = (lambda: now) if now is not None else timezone.now
     batch_size = batch_size or conf.get("INBOUND_NURTURE_BATCH_SIZE")
     budget = conf.get("INBOUND_NURTURE_TIME_BUDGET")
     started = time.monotonic()
-    result = DispatchResult(enrolled=enrolment.enrol_all(clock()))
+    result = DispatchResult(enrolled=enrolment.enrol_all(clock()) if enrol else 0)
+    if fan_out is not None:
+        wanted = more_dispatchers_wanted(clock(), batch_size)
+        if wanted:
+            result.helpers = fan_out(wanted)
     pacer = Pacer()
     while max_batches is None or result.batches < max_batches:
         ids = claim(clock(), batch_size)

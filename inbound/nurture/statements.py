@@ -37,6 +37,7 @@ that many executions, as for every statement then). On SQLite, `lock_for_send` i
 and then `lock_enrolment`.
 """
 
+import functools
 from contextlib import contextmanager
 from datetime import UTC
 from typing import NamedTuple
@@ -70,12 +71,15 @@ class Advance(NamedTuple):
     completed: bool
 
 
+@functools.cache
+def _q(name):
+    """A quoted table or column name (the same quoting on PostgreSQL and SQLite); cached, as the
+    statements are built for every mail."""
+    return connection.ops.quote_name(name)
+
+
 def _table(model):
-    return connection.ops.quote_name(model._meta.db_table)
-
-
-def _q(column):
-    return connection.ops.quote_name(column)
+    return _q(model._meta.db_table)
 
 
 def _value(value):

@@ -496,7 +496,9 @@ def test_on_postgresql_a_mail_waits_for_three_round_trips_whatever_the_size_of_t
             assert _send_batch(demo_site, track, count, f"batch{count}-").sent == count
         waited[count] = slow_link.waited - before
     per_mail = (waited[9] - waited[3]) / 6 / slow_link.latency
-    assert 2.5 < per_mail < 3.6, waited  # the statements one by one: 5, psycopg's own BEGIN: 4
+    # the statements one by one: 5, psycopg's own BEGIN: 4; below 3.9 leaves a loaded machine
+    # 36 ms per mail of scheduling delay in the proxy and still tells 3 from 4
+    assert 2.5 < per_mail < 3.9, waited
     assert len(mailoutbox) == 13
 
 

@@ -434,3 +434,14 @@ def test_a_lost_connection_before_data_raises_server_disconnected(scripted):
 
     with pytest.raises(smtplib.SMTPServerDisconnected):
         sendmail(smtp, SENDER, ["anna@example.org"], MESSAGE)
+
+
+@pytest.mark.parametrize("address", ["a@b.de", "a.b+c@x-y.example.org", "x@y", "a..b@c", ".a@b", "a@b.",
+                                     "Name <a@b.de>", "a b@c", "<a@b>", "", "ä@b.de", "a@[1.2.3.4]", "a@b@c",
+                                     "\"quoted\"@b.de", "a@b.de "])
+def test_the_envelope_address_is_quoted_as_smtplib_quotes_it(address):
+    import smtplib
+
+    from inbound.smtp_pipelining import _quoted
+
+    assert _quoted(address) == smtplib.quoteaddr(address)
