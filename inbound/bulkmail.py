@@ -33,6 +33,7 @@ Byte-for-byte equality with the standard generator (boundary and date aside) is 
 import functools
 import re
 import secrets
+import time
 from email.policy import Compat32
 from email.utils import formatdate, make_msgid
 
@@ -104,8 +105,25 @@ def _fixed_header(name, value, encoding):
     return _fold(*forbid_multi_line_headers(name, value, encoding))
 
 
+def _short_ascii(name, value):
+    """Whether `BulkPolicy` writes "name: value" as it is (and Django leaves it alone)."""
+    return (value.isascii() and value.isprintable() and value == value.strip() and "  " not in value
+            and len(name) + 2 + len(value) <= SHORT_HEADER and name.lower() != "subject")
+
+
 def _header(name, value, encoding):
+    """A per-mail header line (To, Date, Message-ID, …). A short plain ASCII one (not Subject,
+    which Django always encodes) comes out of `forbid_multi_line_headers` and `BulkPolicy`
+    unchanged: written directly, the rest through both."""
+    value = str(value)
+    if _short_ascii(name, value):
+        return f"{name}: {value}\r\n".encode()
     return _fold(*forbid_multi_line_headers(name, value, encoding))
+
+
+@functools.lru_cache(maxsize=2)
+def _date(second, localtime):
+    return formatdate(second, localtime=localtime)
 
 
 @functools.lru_cache(maxsize=8)
@@ -174,7 +192,8 @@ def message_bytes(message):
                _header("To", ", ".join(str(address) for address in message.to), "utf-8")]
     names = {name.lower() for name in message.extra_headers}
     if "date" not in names:
-        headers.append(_header("Date", formatdate(localtime=settings.EMAIL_USE_LOCALTIME), "utf-8"))
+        # `formatdate()` of now, which names whole seconds: once per second
+        headers.append(_header("Date", _date(int(time.time()), settings.EMAIL_USE_LOCALTIME), "utf-8"))
     if "message-id" not in names:
         headers.append(_header("Message-ID", make_msgid(domain=DNS_NAME), "utf-8"))
     headers += [_header(name, value, "utf-8") for name, value in message.extra_headers.items()]

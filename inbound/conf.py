@@ -75,6 +75,12 @@ DEFAULTS = {
     # others are queued as tasks for the workers' free processes). None: the number of CPU cores
     # on PostgreSQL, 1 on SQLite (whose writers take turns on the whole file anyway).
     "INBOUND_NURTURE_DISPATCHERS": None,
+    # PostgreSQL: whether a nurture mail's transaction waits for its commit to reach the disk.
+    # False (the default) commits them with synchronous_commit=off: a crash of the database
+    # server (not of a dispatcher) may then forget the last fraction of a second of sends, whose
+    # mails go out a second time after the restart. Never a lost mail, never a send after a
+    # withdrawal (docs/decisions.md, "Nurture tracks"). True: every send waits for the disk.
+    "INBOUND_NURTURE_SYNCHRONOUS_COMMIT": False,
 }
 
 

@@ -17,6 +17,7 @@ without ESMTP, get plain `smtp.sendmail`. All replies of a group are read before
 connection stays in step even when the server answers the DATA of a refused transaction.
 """
 
+import functools
 import re
 from smtplib import (
     CRLF,
@@ -41,9 +42,15 @@ _PLAIN = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9.-]+")
 
 def _quoted(address):
     """`smtplib.quoteaddr(address)`: "<address>" for a plain local@domain without parsing it
-    (the parser costs more than the rest of the envelope)."""
+    (the parser costs more than the rest of the envelope); others, such as a sender with its
+    name ("Firma <news@…>", the same for a whole batch), parsed once."""
     if _PLAIN.fullmatch(address):
         return f"<{address}>"
+    return _parsed_and_quoted(address)
+
+
+@functools.lru_cache(maxsize=256)
+def _parsed_and_quoted(address):
     return quoteaddr(address)
 
 

@@ -14,6 +14,7 @@ from django.utils import timezone
 from ..leads import LeadEvent
 from ..links import absolute_url
 from ..mailing import site_base_url
+from ..presigning import Presigner
 
 SALT = "inbound.nurture.click"
 MAX_AGE = 60 * 60 * 24 * 400  # links in a mail keep working for over a year
@@ -26,8 +27,12 @@ class ClickError(Exception):
     """Tampered or foreign token."""
 
 
+_SIGNER = Presigner(SALT, timestamped=True)
+
+
 def click_token(delivery_id, url):
-    return signing.dumps([delivery_id, url], salt=SALT, compress=True)
+    """`signing.dumps([delivery_id, url], salt=SALT, compress=True)`, made faster (`presigning`)."""
+    return _SIGNER.sign_object([delivery_id, url], compress=True)
 
 
 def resolve(token):

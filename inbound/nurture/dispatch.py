@@ -48,6 +48,7 @@ from django.core.mail import get_connection
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
+from wagtail.models import Site
 
 from .. import bulkmail, conf, legal
 from ..consent import ConsentEvent, ConsentPurpose
@@ -254,11 +255,13 @@ def dispatch_due(now=None, batch_size=None, max_batches=None, mail_connection=No
 
 def process_batch(ids, batch):
     result = DispatchResult()
-    enrolments = (Enrolment.objects.filter(pk__in=ids).select_related("lead__site", "track")
-                  .order_by("next_due_at", "pk"))
+    enrolments = list(Enrolment.objects.filter(pk__in=ids).select_related("lead")
+                      .order_by("next_due_at", "pk"))
+    sites = Site.objects.in_bulk({item.lead.site_id for item in enrolments})
+    for item in enrolments:
+        item.lead.site = sites[item.lead.site_id]  # one Site object per site, not per lead
     facts = conditions.load_facts(ids)
     personas = _personas(ids)
-    enrolments = list(enrolments)
     for index, item in enumerate(enrolments):
         if batch.server_unavailable:
             # Not attempted, so no attempt counted: free for the next run, still due.

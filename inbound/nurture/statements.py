@@ -23,9 +23,11 @@ events allows it:
 
 On PostgreSQL `lock_for_send` runs 1. and 2. in ONE round trip, with the transaction's BEGIN:
 psycopg's pipeline mode sends BEGIN, the lead's lock and the enrolment's lock together and
-reads the three results at once. They stay two statements: the server runs the messages of a
-pipeline one after the other, so the second statement is bound (and takes its READ COMMITTED
-snapshot) only after the first has its row lock, exactly as above. The per-mail statements
+reads the three results at once; with the BEGIN goes `SET LOCAL synchronous_commit TO off`
+unless INBOUND_NURTURE_SYNCHRONOUS_COMMIT (docs/decisions.md says what that trades). The
+locks stay two statements: the server runs the messages of a pipeline one after the other, so
+the second statement is bound (and takes its READ COMMITTED snapshot) only after the first has
+its row lock, exactly as above. The per-mail statements
 (`lock_for_send`, `record_send`) go through a server-side binding cursor on Django's own
 connection (Django's `ServerBindingCursor`, wrapped by Django: they are in `connection.queries`
 and `CaptureQueriesContext`, errors are Django's), so psycopg prepares them: the server parses
@@ -231,13 +233,17 @@ def _begin_command(raw):
     return " ".join(begin).encode()
 
 
-def _begin_in(raw, pipeline):
-    """Queue the transaction's BEGIN at the head of a new pipeline, if it has not begun.
+ASYNCHRONOUS_COMMIT = b"SET LOCAL synchronous_commit TO off"
+
+
+def _begin_in(raw, pipeline, settings=()):
+    """Queue the transaction's BEGIN (and then `settings`, SET LOCAL commands) at the head of a
+    new pipeline, if it has not begun; True if it did.
 
     psycopg would send the same BEGIN before the first statement, but then sync the pipeline
     and wait for it: one round trip more. The Sync queued after it keeps libpq's transaction
     status from ever reading "idle" again before the pipeline ends (psycopg would then send a
-    second BEGIN); the two results are read, in order, with the statements' when the pipeline
+    second BEGIN); the results are read, in order, with the statements' when the pipeline
     ends, and an error in them is raised there as psycopg raises any.
     """
     from psycopg import pq
@@ -248,17 +254,38 @@ def _begin_in(raw, pipeline):
             or queued is None or queued):
         # No BEGIN to send, not a fresh pipeline, or a psycopg whose pipeline looks different
         # from 3.3's: psycopg's own way (one round trip more; the round-trip test says so).
-        return
+        return False
     raw.pgconn.send_query_params(_begin_command(raw), None)
+    for command in settings:
+        raw.pgconn.send_query_params(command, None)
     raw.pgconn.pipeline_sync()
-    queued.extend((None, None))
+    queued.extend([None] * (len(settings) + 2))
+    return True
+
+
+def _transaction_settings():
+    """SET LOCAL commands for a mail's transaction: asynchronous commit unless
+    INBOUND_NURTURE_SYNCHRONOUS_COMMIT (see `inbound.conf`)."""
+    from .. import conf
+
+    return () if conf.get("INBOUND_NURTURE_SYNCHRONOUS_COMMIT") else (ASYNCHRONOUS_COMMIT,)
 
 
 def _lock_pipelined(item, lead, *, site_id, address_hash):
-    """BEGIN, the lead's lock and the enrolment's lock in one pipeline: one round trip."""
+    """BEGIN, the lead's lock and the enrolment's lock in one pipeline: one round trip.
+
+    If this call begins the transaction (the dispatcher's case), the transaction's settings go
+    with the BEGIN (`_transaction_settings`); inside a transaction begun before, they are left
+    alone: they would last until the outer transaction ends."""
+    from psycopg import pq
+
     with _preparing() as raw, _server_cursor(raw) as lead_cursor, _server_cursor(raw) as enrolment_cursor:
+        begins = raw.pgconn.transaction_status == pq.TransactionStatus.IDLE
+        settings = _transaction_settings() if begins else ()
         with connection.wrap_database_errors, raw.pipeline() as pipeline:
-            _begin_in(raw, pipeline)
+            if not _begin_in(raw, pipeline, settings):
+                for command in settings:  # psycopg sends its BEGIN first
+                    raw.execute(command)
             lead_cursor.execute(_lock_lead_sql(), [lead.pk])
             enrolment_cursor.execute(*_lock_enrolment_sql(item, site_id=site_id, address_hash=address_hash))
         # Leaving the pipeline sent a Sync and read every result (an error is raised there).

@@ -30,7 +30,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from inbound import links
+from inbound import bulkmail, links
 from inbound.bulkmail import BULK_POLICY, BulkMail, message_bytes
 from inbound.consent import ConsentEvent, append_events, lead_consent_states, withdraw
 from inbound.leads import Lead
@@ -128,10 +128,12 @@ def test_the_direct_bytes_are_byte_for_byte_what_django_generates():
             mock.patch("django.core.mail.message.formatdate", return_value=fixed_date), \
             mock.patch("inbound.bulkmail.make_msgid", return_value="<id@example.org>"), \
             mock.patch("django.core.mail.message.make_msgid", return_value="<id@example.org>"):
+        bulkmail._date.cache_clear()  # made once per second: not before the patch
         for case in cases:
             ours = message_bytes(build(BulkMail, case))
             django = build(EmailMultiAlternatives, case).message().as_bytes(linesep="\r\n")
             assert BOUNDARY.sub(b"BOUNDARY", ours) == BOUNDARY.sub(b"BOUNDARY", django), case
+    bulkmail._date.cache_clear()  # not the patched date for the rest of this second
 
 
 def test_the_direct_bytes_leave_other_shapes_to_django():
@@ -572,3 +574,39 @@ def test_the_envelope_recipient_is_what_django_sanitizes(address):
             envelope_recipient(address, "utf-8")
         return
     assert envelope_recipient(address, "utf-8") == expected
+
+
+def _synchronous_commit():
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        return cursor.fetchone()[0]
+
+
+@needs_postgresql
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.parametrize(("configured", "expected"), [(None, "off"), (False, "off"), (True, "on")])
+def test_on_postgresql_a_mails_transaction_commits_asynchronously_unless_configured(demo_site, settings,
+                                                                                    configured, expected):
+    """The dispatcher's own transaction (begun by `lock_for_send`) gets synchronous_commit=off
+    unless INBOUND_NURTURE_SYNCHRONOUS_COMMIT; only that transaction (SET LOCAL)."""
+    if configured is not None:
+        settings.INBOUND_NURTURE_SYNCHRONOUS_COMMIT = configured
+    _track, [item] = _enrolled(demo_site)
+    assert _synchronous_commit() == "on"
+    with transaction.atomic():
+        assert statements.lock_for_send(item, item.lead, site_id=demo_site.pk,
+                                        address_hash=address_hash(item.lead.email)) is not None
+        assert _synchronous_commit() == expected
+    assert _synchronous_commit() == "on"
+
+
+@needs_postgresql
+@pytest.mark.django_db
+def test_on_postgresql_a_transaction_begun_before_keeps_its_commit_setting(demo_site):
+    """Called inside a transaction someone else began (here the test's), the setting would
+    outlive the mail: it is left alone."""
+    _track, [item] = _enrolled(demo_site)
+    with transaction.atomic():
+        assert statements.lock_for_send(item, item.lead, site_id=demo_site.pk,
+                                        address_hash=address_hash(item.lead.email)) is not None
+        assert _synchronous_commit() == "on"
