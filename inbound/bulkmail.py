@@ -111,13 +111,24 @@ def _short_ascii(name, value):
             and len(name) + 2 + len(value) <= SHORT_HEADER and name.lower() != "subject")
 
 
+# A value without whitespace or the folding algorithm's split characters (";" and ","), nor
+# anything that could start an encoded word: a URL in angle brackets with a signed token.
+_UNBREAKABLE = re.compile(r"[A-Za-z0-9_:/.<>-]+")
+LONGEST_UNFOLDED = 78  # the standard policy's max_line_length
+
+
 def _header(name, value, encoding):
-    """A per-mail header line (To, Date, Message-ID, …). A short plain ASCII one (not Subject,
-    which Django always encodes) comes out of `forbid_multi_line_headers` and `BulkPolicy`
-    unchanged: written directly, the rest through both."""
+    """A per-mail header line (To, Date, Message-ID, List-Unsubscribe, …), as
+    `forbid_multi_line_headers` and `BulkPolicy` give it: Django leaves a plain ASCII value alone
+    (except Subject, which it always encodes); the policy writes a short one as it is, and puts
+    one it cannot break (`_UNBREAKABLE`) that would pass the line length on a line of its own.
+    Both are written directly, anything else goes through both."""
     value = str(value)
     if _short_ascii(name, value):
         return f"{name}: {value}\r\n".encode()
+    if (len(name) + 2 + len(value) > LONGEST_UNFOLDED and name.lower() != "subject"
+            and _UNBREAKABLE.fullmatch(value)):
+        return f"{name}: \r\n {value}\r\n".encode()
     return _fold(*forbid_multi_line_headers(name, value, encoding))
 
 

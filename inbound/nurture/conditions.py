@@ -11,7 +11,6 @@ returning `{lead_id: total score}` (scoring registers it). Without scoring, ever
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from django.db.models import Max
 from wagtail import hooks
 
 from ..leads import LeadEvent
@@ -30,34 +29,48 @@ class EnrolmentFacts:
     handled_steps: set = field(default_factory=set)  # ids of the steps with a delivery row
 
 
-def load_facts(enrolment_ids):
-    """`{enrolment_id: EnrolmentFacts}` for a batch."""
-    rows = list(Enrolment.objects.filter(pk__in=enrolment_ids).values_list("pk", "lead_id"))
-    lead_of = dict(rows)
+SCORE_CONDITIONS = {Step.MIN_SCORE}
+DOWNLOAD_CONDITIONS = {Step.DOWNLOADED, Step.NOT_DOWNLOADED}
+
+
+def load_facts(enrolment_ids, lead_of=None, conditions=None):
+    """`{enrolment_id: EnrolmentFacts}` for a batch.
+
+    `lead_of` ({enrolment id: lead id}) saves reading it; `conditions` (the step conditions the
+    batch's tracks use) leaves out the downloads and scores no step asks for. Without it,
+    everything is read. The deliveries (steps handled, the last one sent and its click) are
+    always read, in one query."""
+    if lead_of is None:
+        lead_of = dict(Enrolment.objects.filter(pk__in=enrolment_ids).values_list("pk", "lead_id"))
     facts = defaultdict(EnrolmentFacts)
     by_lead = defaultdict(list)
-    for enrolment_id, lead_id in rows:
+    for enrolment_id, lead_id in lead_of.items():
         by_lead[lead_id].append(enrolment_id)
-    for lead_id, page_id in (LeadEvent.objects.filter(lead_id__in=by_lead, kind=LeadEvent.DOWNLOAD,
-                                                      page_id__isnull=False)
-                             .values_list("lead_id", "page_id").distinct()):
-        for enrolment_id in by_lead[lead_id]:
-            facts[enrolment_id].downloads.add(page_id)
-    latest = (Delivery.objects.filter(enrolment_id__in=enrolment_ids, status=Delivery.SENT)
-              .values("enrolment_id").annotate(latest=Max("step__sort_order")))
-    latest_order = {row["enrolment_id"]: row["latest"] for row in latest}
-    clicked = set(Delivery.objects.filter(enrolment_id__in=enrolment_ids, status=Delivery.SENT,
-                                          clicked_at__isnull=False)
-                  .values_list("enrolment_id", "step__sort_order"))
-    for enrolment_id, step_id in (Delivery.objects.filter(enrolment_id__in=enrolment_ids)
-                                  .values_list("enrolment_id", "step_id")):
+    if conditions is None or conditions & DOWNLOAD_CONDITIONS:
+        for lead_id, page_id in (LeadEvent.objects.filter(lead_id__in=by_lead, kind=LeadEvent.DOWNLOAD,
+                                                          page_id__isnull=False)
+                                 .values_list("lead_id", "page_id").distinct()):
+            for enrolment_id in by_lead[lead_id]:
+                facts[enrolment_id].downloads.add(page_id)
+    latest = {}  # enrolment id: (sort order of the last step sent, clicked?)
+    for enrolment_id, step_id, status, order, clicked_at in (
+            Delivery.objects.filter(enrolment_id__in=list(lead_of))
+            .values_list("enrolment_id", "step_id", "status", "step__sort_order", "clicked_at")):
         facts[enrolment_id].handled_steps.add(step_id)
-    for enrolment_id, order in latest_order.items():
+        if status != Delivery.SENT:
+            continue
+        order_so_far, clicked = latest.get(enrolment_id, (None, False))
+        if order_so_far is None or order > order_so_far:
+            latest[enrolment_id] = (order, clicked_at is not None)
+        elif order == order_so_far:
+            latest[enrolment_id] = (order, clicked or clicked_at is not None)
+    for enrolment_id, (order, clicked) in latest.items():
         facts[enrolment_id].last_sent_order = order
-        facts[enrolment_id].last_sent_clicked = (enrolment_id, order) in clicked
+        facts[enrolment_id].last_sent_clicked = clicked
     scores = {}
-    for lookup in hooks.get_hooks(SCORES_HOOK):
-        scores.update(lookup(list(by_lead)))
+    if conditions is None or conditions & SCORE_CONDITIONS:
+        for lookup in hooks.get_hooks(SCORES_HOOK):
+            scores.update(lookup(list(by_lead)))
     for enrolment_id, lead_id in lead_of.items():
         facts[enrolment_id].score = int(scores.get(lead_id, 0) or 0)
     return facts

@@ -260,8 +260,11 @@ def process_batch(ids, batch):
     sites = Site.objects.in_bulk({item.lead.site_id for item in enrolments})
     for item in enrolments:
         item.lead.site = sites[item.lead.site_id]  # one Site object per site, not per lead
-    facts = conditions.load_facts(ids)
-    personas = _personas(ids)
+    lead_of = {item.pk: item.lead_id for item in enrolments}
+    used = {step.condition for track_id in {item.track_id for item in enrolments}
+            for step in batch.steps(track_id)}
+    facts = conditions.load_facts(ids, lead_of=lead_of, conditions=used)
+    personas = _personas(set(lead_of.values()))
     for index, item in enumerate(enrolments):
         if batch.server_unavailable:
             # Not attempted, so no attempt counted: free for the next run, still due.
@@ -274,11 +277,10 @@ def process_batch(ids, batch):
     return result
 
 
-def _personas(enrolment_ids):
+def _personas(lead_ids):
     from personas.assignment import LeadPersona
 
-    return dict(LeadPersona.objects.filter(lead__enrolments__pk__in=enrolment_ids)
-                .values_list("lead_id", "persona_id"))
+    return dict(LeadPersona.objects.filter(lead_id__in=lead_ids).values_list("lead_id", "persona_id"))
 
 
 def _unchanged(item):

@@ -24,6 +24,7 @@ from unittest import mock
 
 import pytest
 from django.core.mail import EmailMultiAlternatives
+from django.core.mail.message import forbid_multi_line_headers
 from django.db import connection, transaction
 from django.template.loader import render_to_string
 from django.test.utils import CaptureQueriesContext
@@ -101,7 +102,11 @@ def varied_mails(seed, count):
         to = rng.choice(["empfaenger@example.org", "a.b+c@sub.example.org", "Jörg <joerg@example.org>",
                          "x" * 60 + "@example.org"])
         list_id = rng.choice(["Firma <newsletter.example.org>", "Grüße <newsletter.example.org>"])
-        headers = {"List-Unsubscribe": "<https://example.org/inbound/u/" + "x" * rng.randint(1, 120) + "/>",
+        token = "".join(rng.choice("aZ09_:.-") for _ in range(rng.choice([rng.randint(1, 80), 1200])))
+        unsubscribe = rng.choice([f"<https://example.org/inbound/u/{token}/>",
+                                  f"<https://example.org/u/{token}/>, <mailto:a@ex.org?subject=u%20{token}>",
+                                  f"<https://example.org/u/{token}/> x", f"<https://ex.org/u/{token}=?/>"])
+        headers = {"List-Unsubscribe": unsubscribe,
                    "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
                    "List-Id": list_id,
                    "Precedence": "bulk"}
@@ -154,6 +159,19 @@ def test_bulk_policy_folds_every_header_as_compat32_does(name):
     ours, standard = BULK_POLICY.clone(linesep="\r\n"), compat32.clone(linesep="\r\n")
     for value in values:
         assert ours.fold_binary(name, value) == standard.fold_binary(name, value), value
+
+
+
+@pytest.mark.parametrize("name", ["Subject", "List-Unsubscribe", "Message-ID", "To"])
+def test_per_mail_headers_are_written_as_django_and_compat32_write_them(name):
+    """`bulkmail._header`'s direct lines at every length around the folding limit."""
+    standard = compat32.clone(linesep="\r\n")
+    for length in [*range(40, 100), 500, 1200]:
+        values = [("<https://x.org/u/" + "aZ0_:.-" * 200)[:length] + ">", "a" * length + "@example.org",
+                  "<https://x.org/u/" + "a" * length + "/>, <mailto:u@x.org>", f"Jö {'b' * length} <j@x.org>"]
+        for value in values:
+            expected = standard.fold_binary(*forbid_multi_line_headers(name, value, "utf-8"))
+            assert bulkmail._header(name, value, "utf-8") == expected, (name, value)
 
 
 def test_a_boundary_found_in_a_part_is_never_used():
