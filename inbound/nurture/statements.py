@@ -314,6 +314,15 @@ def _advance_params(enrolment_id, advance):
             _value(advance.at) if advance.completed else None, enrolment_id]
 
 
+def record_cte():
+    """`record_send` on PostgreSQL: one statement (data-modifying CTEs); its parameters are the
+    mail log row's, then enrolment, step, status, tracked and time of the delivery, then
+    `_advance_params`."""
+    from_s = "SELECT %s, %s, %s, s.id, %s, '', %s FROM s"
+    return (f"WITH s AS ({_sent_mail_insert()}), d AS ({_delivery_insert(from_s)}), "
+            f"a AS ({_advance_update()}) SELECT (SELECT id FROM s), (SELECT id FROM d)")
+
+
 def record_send(item, advance, *, lead_id, subject, message_id, template_version, tracked, now, sent_at):
     """Log the mail, add its delivery row and move the enrolment on. Returns the delivery id,
     or None if the step had a delivery already (then nothing is logged; the enrolment still
@@ -321,13 +330,9 @@ def record_send(item, advance, *, lead_id, subject, message_id, template_version
     sent_mail = [lead_id, SentMail.MARKETING, subject[:255], message_id[:255], template_version,
                  _value(sent_at)]
     if connection.vendor == "postgresql":
-        from_s = "SELECT %s, %s, %s, s.id, %s, '', %s FROM s"
         with _preparing() as raw, _server_cursor(raw) as cursor:
-            cursor.execute(
-                f"WITH s AS ({_sent_mail_insert()}), d AS ({_delivery_insert(from_s)}), "
-                f"a AS ({_advance_update()}) SELECT (SELECT id FROM s), (SELECT id FROM d)",
-                [*sent_mail, item.pk, advance.step_id, Delivery.SENT, tracked, _value(now),
-                 *_advance_params(item.pk, advance)])
+            cursor.execute(record_cte(), [*sent_mail, item.pk, advance.step_id, Delivery.SENT, tracked,
+                                          _value(now), *_advance_params(item.pk, advance)])
             sent_mail_id, delivery_id = cursor.fetchone()
     else:
         with connection.cursor() as cursor:
