@@ -33,9 +33,9 @@ def statements_of_one_mail():
     enrolment (position -1, no step handled)."""
     from inbound.nurture import statements
 
-    lock_enrolment, _params = statements._lock_enrolment_sql(
+    lock_enrolment, _params = statements.lock_enrolment_sql(
         SimpleNamespace(pk=0, position=-1, last_step_id=None), site_id=0, address_hash="")
-    return statements._lock_lead_sql(), lock_enrolment, statements.record_cte()
+    return statements.lock_lead_sql(), lock_enrolment, statements.record_cte()
 
 
 def run_share(dsn, sql, rows, step_id, results):

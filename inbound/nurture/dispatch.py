@@ -56,6 +56,7 @@ from ..mailframes import FrameCache
 from ..marketing import marketing_site, send_decision
 from ..suppression import address_hash
 from . import conditions, enrolment, statements
+from .mail_transaction import mail_transaction
 from .models import Delivery, Enrolment, Step, Track
 from .rendering import TEMPLATE_VERSION, BodyCache, build_step_mail
 from .schedule import BusinessHours, due_at
@@ -133,6 +134,7 @@ class Batch:
         self._mail = mail_connection
         self._own_mail = mail_connection is None
         self._pacer = pacer or Pacer()
+        self.transactions = {}  # what `mail_transaction` keeps for the batch (its cursors)
         self.server_unavailable = False
 
     def steps(self, track_id):
@@ -333,9 +335,8 @@ def _send(item, step, steps, batch, persona_id):
     the enrolment on, send. The commit follows the server's "250 OK"; an exception rolls it all
     back."""
     lead = item.lead
-    with transaction.atomic():
-        found = statements.lock_for_send(item, lead, site_id=lead.site_id,
-                                         address_hash=address_hash(lead.email))
+    with mail_transaction(batch.transactions) as mail:
+        found = mail.lock_for_send(item, lead, site_id=lead.site_id, address_hash=address_hash(lead.email))
         if found is None:
             return "skipped"  # the lead was erased, or another dispatcher handled it, meanwhile
         states, suppressed = found
@@ -351,7 +352,7 @@ def _send(item, step, steps, batch, persona_id):
         tracked = any(states.get(pk) == ConsentEvent.CONFIRMED for pk in tracking_ids)
         shared = batch.shared(lead.site)
         message_id = make_msgid(domain=shared.message_id_domain)
-        delivery_id = statements.record_send(
+        delivery_id = mail.record_send(
             item, _next(item, step, steps, batch, batch.hours(lead.site)), lead_id=lead.pk,
             subject=" ".join(str(step.subject).split()), message_id=message_id,
             template_version=TEMPLATE_VERSION, tracked=tracked, now=batch.now, sent_at=timezone.now())

@@ -99,13 +99,13 @@ def _datetime(value):
     return value
 
 
-def _lock_lead_sql():
+def lock_lead_sql():
     for_update = " FOR UPDATE" if connection.features.has_select_for_update else ""
     return (f"SELECT email, {_q('key')}, restricted_at, objected_at FROM {_table(Lead)} "
             f"WHERE id = %s{for_update}")
 
 
-def _refresh_lead(lead, row):
+def refresh_lead(lead, row):
     if row is None:
         return False
     lead.email, lead.key = row[0], row[1]
@@ -116,11 +116,11 @@ def _refresh_lead(lead, row):
 def lock_lead(lead):
     """Lock the lead's row and refresh `lead` from it; False if the lead no longer exists."""
     with connection.cursor() as cursor:
-        cursor.execute(_lock_lead_sql(), [lead.pk])
-        return _refresh_lead(lead, cursor.fetchone())
+        cursor.execute(lock_lead_sql(), [lead.pk])
+        return refresh_lead(lead, cursor.fetchone())
 
 
-def _lock_enrolment_sql(item, *, site_id, address_hash):
+def lock_enrolment_sql(item, *, site_id, address_hash):
     last_step = "e.last_step_id IS NULL" if item.last_step_id is None else "e.last_step_id = %s"
     for_update = " FOR UPDATE OF e" if connection.features.has_select_for_update_of else ""
     sql = (f"SELECT c.purpose_id, c.kind, EXISTS (SELECT 1 FROM {_table(SuppressionEntry)} "
@@ -134,7 +134,7 @@ def _lock_enrolment_sql(item, *, site_id, address_hash):
     return sql, params
 
 
-def _enrolment_found(rows):
+def enrolment_found(rows):
     if not rows:
         return None
     events = [_Event(purpose_id, kind) for purpose_id, kind, _suppressed in rows if purpose_id is not None]
@@ -149,8 +149,8 @@ def lock_enrolment(item, *, site_id, address_hash):
     consent check uses, and whether the address is on the suppression list.
     """
     with connection.cursor() as cursor:
-        cursor.execute(*_lock_enrolment_sql(item, site_id=site_id, address_hash=address_hash))
-        return _enrolment_found(cursor.fetchall())
+        cursor.execute(*lock_enrolment_sql(item, site_id=site_id, address_hash=address_hash))
+        return enrolment_found(cursor.fetchall())
 
 
 def lock_for_send(item, lead, *, site_id, address_hash):
@@ -179,11 +179,8 @@ def lock_for_send(item, lead, *, site_id, address_hash):
 
 
 @contextmanager
-def _preparing():
-    """Django's psycopg connection, preparing statements run through `_server_cursor` (see above)."""
-    connection.close_if_health_check_failed()
-    connection.ensure_connection()
-    raw = connection.connection
+def preparing(raw):
+    """The psycopg connection `raw` preparing what server-binding cursors run (see above)."""
     threshold = raw.prepare_threshold
     if threshold is None and "prepare_threshold" not in connection.settings_dict["OPTIONS"]:
         raw.prepare_threshold = 0  # prepared on first use; client-binding cursors never prepare
@@ -191,6 +188,15 @@ def _preparing():
         yield raw
     finally:
         raw.prepare_threshold = threshold
+
+
+@contextmanager
+def _preparing():
+    """Django's psycopg connection, preparing statements run through `_server_cursor`."""
+    connection.close_if_health_check_failed()
+    connection.ensure_connection()
+    with preparing(connection.connection) as raw:
+        yield raw
 
 
 class _ServerBindingDebugWrapper(CursorDebugWrapper):
@@ -236,7 +242,7 @@ def _begin_command(raw):
 ASYNCHRONOUS_COMMIT = b"SET LOCAL synchronous_commit TO off"
 
 
-def _begin_in(raw, pipeline, settings=()):
+def begin_in(raw, pipeline, settings=()):
     """Queue the transaction's BEGIN (and then `settings`, SET LOCAL commands) at the head of a
     new pipeline, if it has not begun; True if it did.
 
@@ -263,7 +269,7 @@ def _begin_in(raw, pipeline, settings=()):
     return True
 
 
-def _transaction_settings():
+def transaction_settings():
     """SET LOCAL commands for a mail's transaction: asynchronous commit unless
     INBOUND_NURTURE_SYNCHRONOUS_COMMIT (see `inbound.conf`)."""
     from .. import conf
@@ -275,21 +281,21 @@ def _lock_pipelined(item, lead, *, site_id, address_hash):
     """BEGIN, the lead's lock and the enrolment's lock in one pipeline: one round trip.
 
     If this call begins the transaction (the dispatcher's case), the transaction's settings go
-    with the BEGIN (`_transaction_settings`); inside a transaction begun before, they are left
+    with the BEGIN (`transaction_settings`); inside a transaction begun before, they are left
     alone: they would last until the outer transaction ends."""
     from psycopg import pq
 
     with _preparing() as raw, _server_cursor(raw) as lead_cursor, _server_cursor(raw) as enrolment_cursor:
         begins = raw.pgconn.transaction_status == pq.TransactionStatus.IDLE
-        settings = _transaction_settings() if begins else ()
+        settings = transaction_settings() if begins else ()
         with connection.wrap_database_errors, raw.pipeline() as pipeline:
-            if not _begin_in(raw, pipeline, settings):
+            if not begin_in(raw, pipeline, settings):
                 for command in settings:  # psycopg sends its BEGIN first
                     raw.execute(command)
-            lead_cursor.execute(_lock_lead_sql(), [lead.pk])
-            enrolment_cursor.execute(*_lock_enrolment_sql(item, site_id=site_id, address_hash=address_hash))
+            lead_cursor.execute(lock_lead_sql(), [lead.pk])
+            enrolment_cursor.execute(*lock_enrolment_sql(item, site_id=site_id, address_hash=address_hash))
         # Leaving the pipeline sent a Sync and read every result (an error is raised there).
-        return _refresh_lead(lead, lead_cursor.fetchone()), _enrolment_found(enrolment_cursor.fetchall())
+        return refresh_lead(lead, lead_cursor.fetchone()), enrolment_found(enrolment_cursor.fetchall())
 
 
 def _sent_mail_insert():
@@ -323,20 +329,35 @@ def record_cte():
             f"a AS ({_advance_update()}) SELECT (SELECT id FROM s), (SELECT id FROM d)")
 
 
+def _sent_mail_row(lead_id, subject, message_id, template_version, sent_at):
+    return [lead_id, SentMail.MARKETING, subject[:255], message_id[:255], template_version, _value(sent_at)]
+
+
+def record_params(item, advance, *, lead_id, subject, message_id, template_version, tracked, now, sent_at):
+    """The parameters of `record_cte()`."""
+    return [*_sent_mail_row(lead_id, subject, message_id, template_version, sent_at),
+            item.pk, advance.step_id, Delivery.SENT, tracked, _value(now), *_advance_params(item.pk, advance)]
+
+
+def sent_mail_delete():
+    """The mail log row of a step that had a delivery already (`record_send`)."""
+    return f"DELETE FROM {_table(SentMail)} WHERE id = %s"
+
+
 def record_send(item, advance, *, lead_id, subject, message_id, template_version, tracked, now, sent_at):
     """Log the mail, add its delivery row and move the enrolment on. Returns the delivery id,
     or None if the step had a delivery already (then nothing is logged; the enrolment still
     moves on, as the step has been handled)."""
-    sent_mail = [lead_id, SentMail.MARKETING, subject[:255], message_id[:255], template_version,
-                 _value(sent_at)]
     if connection.vendor == "postgresql":
         with _preparing() as raw, _server_cursor(raw) as cursor:
-            cursor.execute(record_cte(), [*sent_mail, item.pk, advance.step_id, Delivery.SENT, tracked,
-                                          _value(now), *_advance_params(item.pk, advance)])
+            cursor.execute(record_cte(), record_params(
+                item, advance, lead_id=lead_id, subject=subject, message_id=message_id,
+                template_version=template_version, tracked=tracked, now=now, sent_at=sent_at))
             sent_mail_id, delivery_id = cursor.fetchone()
     else:
         with connection.cursor() as cursor:
-            cursor.execute(_sent_mail_insert(), sent_mail)
+            cursor.execute(_sent_mail_insert(), _sent_mail_row(lead_id, subject, message_id, template_version,
+                                                               sent_at))
             sent_mail_id = cursor.fetchone()[0]
             cursor.execute(_delivery_insert("VALUES (%s, %s, %s, %s, %s, '', %s)"),
                            [item.pk, advance.step_id, Delivery.SENT, sent_mail_id, tracked, _value(now)])
@@ -345,7 +366,7 @@ def record_send(item, advance, *, lead_id, subject, message_id, template_version
             cursor.execute(_advance_update(), _advance_params(item.pk, advance))
     if delivery_id is None:
         with connection.cursor() as cursor:
-            cursor.execute(f"DELETE FROM {_table(SentMail)} WHERE id = %s", [sent_mail_id])
+            cursor.execute(sent_mail_delete(), [sent_mail_id])
     return delivery_id
 
 
