@@ -17,7 +17,8 @@ One run (`dispatch_due`, called by beat every minute):
    rolls everything back (the step is retried with backoff). A dispatcher killed mid-batch
    loses at most the transaction in flight, which the next run repeats. The statements of
    this transaction are written as SQL (`statements`), prepared once per connection: three
-   round trips per mail on PostgreSQL (BEGIN with the two locks, the record, COMMIT); what a
+   round trips per mail on PostgreSQL (BEGIN with the two locks, the record, COMMIT), over
+   psycopg cursors kept for the batch (`mail_transaction`); what a
    batch shares (steps, legal state, sender and footer per site, rendered bodies and mail
    templates) is read or rendered once per batch. The mail's bytes are written directly
    (`bulkmail.message_bytes`) and its envelope is pipelined (`smtp_pipelining`).

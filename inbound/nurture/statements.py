@@ -27,25 +27,26 @@ reads the three results at once; with the BEGIN goes `SET LOCAL synchronous_comm
 unless INBOUND_NURTURE_SYNCHRONOUS_COMMIT (docs/decisions.md says what that trades). The
 locks stay two statements: the server runs the messages of a pipeline one after the other, so
 the second statement is bound (and takes its READ COMMITTED snapshot) only after the first has
-its row lock, exactly as above. The per-mail statements
-(`lock_for_send`, `record_send`) go through a server-side binding cursor on Django's own
-connection (Django's `ServerBindingCursor`, wrapped by Django: they are in `connection.queries`
-and `CaptureQueriesContext`, errors are Django's), so psycopg prepares them: the server parses
-and plans each of them once per connection instead of once per mail. That is three round trips
-per mail (BEGIN + locks, record, COMMIT) instead of five. Django disables prepared statements
-by default, for poolers such as PgBouncer in transaction mode before 1.21: these statements are
+its row lock, exactly as above. The per-mail statements (`lock_for_send`, `record_send`) go
+through psycopg cursors of Django's own connection that bind on the server (`Cursors`, kept for
+a batch by the dispatcher's `mail_transaction`; not wrapped by Django, whose wrappers cost as
+much CPU as the statement: they are in `connection.queries` and `CaptureQueriesContext` all the
+same, and their errors are Django's), so psycopg prepares them: the server parses and plans
+each of them once per connection instead of once per mail. That is three round trips per mail
+(BEGIN + locks, record, COMMIT) instead of five. Django disables prepared statements by
+default, for poolers such as PgBouncer in transaction mode before 1.21: these statements are
 prepared unless the database's OPTIONS set "prepare_threshold" (None: never; a number: after
 that many executions, as for every statement then). On SQLite, `lock_for_send` is `lock_lead`
 and then `lock_enrolment`.
 """
 
 import functools
+import time
 from contextlib import contextmanager
 from datetime import UTC
 from typing import NamedTuple
 
 from django.db import connection
-from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
 from django.db.transaction import TransactionManagementError
 from django.utils.dateparse import parse_datetime
 
@@ -153,7 +154,7 @@ def lock_enrolment(item, *, site_id, address_hash):
         return enrolment_found(cursor.fetchall())
 
 
-def lock_for_send(item, lead, *, site_id, address_hash):
+def lock_for_send(item, lead, *, site_id, address_hash, cursors=None):
     """`lock_lead` and then `lock_enrolment`, in one round trip with the BEGIN on PostgreSQL.
 
     `address_hash` is the hash of `lead.email` as the batch read it. Returns None if the lead no
@@ -161,13 +162,15 @@ def lock_for_send(item, lead, *, site_id, address_hash):
     returns; `lead` is refreshed from its locked row. Should the locked row have another address
     than the one hashed, the suppression list is read again for that one (after the lock).
     Call it in a transaction (`transaction.atomic`), whose end releases the locks; as its first
-    statement, so that on PostgreSQL the BEGIN goes with the locks.
+    statement, so that on PostgreSQL the BEGIN goes with the locks. `cursors` (PostgreSQL): the
+    `Cursors` a batch keeps, else new ones.
     """
     if connection.get_autocommit():
         raise TransactionManagementError("lock_for_send() needs a transaction: its locks last until it ends.")
     email = lead.email
     if connection.vendor == "postgresql":
-        lead_found, found = _lock_pipelined(item, lead, site_id=site_id, address_hash=address_hash)
+        lead_found, found = _lock_pipelined(item, lead, site_id=site_id, address_hash=address_hash,
+                                            cursors=cursors or Cursors.current())
     else:
         lead_found = lock_lead(lead)
         found = lock_enrolment(item, site_id=site_id, address_hash=address_hash) if lead_found else None
@@ -190,39 +193,47 @@ def preparing(raw):
         raw.prepare_threshold = threshold
 
 
-@contextmanager
-def _preparing():
-    """Django's psycopg connection, preparing statements run through `_server_cursor`."""
-    connection.close_if_health_check_failed()
-    connection.ensure_connection()
-    with preparing(connection.connection) as raw:
-        yield raw
+class Cursors:
+    """Cursors of Django's psycopg connection that bind on the server, so that psycopg prepares
+    their statements: one for the lead's lock and the record, one for the enrolment's lock. The
+    dispatcher keeps them for a batch (`mail_transaction`); a single call makes its own."""
+
+    def __init__(self, raw):
+        import psycopg
+
+        self.raw = raw
+        self.lead = psycopg.Cursor(raw)
+        self.enrolment = psycopg.Cursor(raw)
+
+    @classmethod
+    def current(cls, cache=None):
+        """Cursors of the connection as it is now, from `cache` (a dict) if they are still its."""
+        connection.close_if_health_check_failed()
+        connection.ensure_connection()
+        connection.validate_thread_sharing()
+        raw = connection.connection
+        cursors = cache.get("cursors") if cache is not None else None
+        if cursors is None or cursors.raw is not raw:
+            cursors = cls(raw)
+            if cache is not None:
+                cache["cursors"] = cursors
+        return cursors
 
 
-class _ServerBindingDebugWrapper(CursorDebugWrapper):
-    """Django's query log for a cursor that binds on the server: the statement with its values,
-    as Django logs every other one (it reads them from the cursor, which has none here)."""
-
-    def execute(self, sql, params=None):
+def _execute(cursor, sql, params=None):
+    """`cursor.execute`, in Django's query log (`connection.queries`, `CaptureQueriesContext`)
+    while Django logs queries, with the values as Django logs every statement."""
+    if not connection.queries_logged:
+        return cursor.execute(sql, params)
+    started = time.monotonic()
+    try:
+        return cursor.execute(sql, params)
+    finally:
         try:
-            logged = self.db.ops.compose_sql(sql, params)
-        except self.db.Database.DataError:
+            logged = connection.ops.compose_sql(sql, params) if params else sql
+        except connection.Database.DataError:
             logged = sql
-        with self.debug_sql(logged, params):
-            return CursorWrapper.execute(self, sql, params)
-
-
-def _server_cursor(raw):
-    """A cursor binding on the server (so psycopg can prepare its statements), wrapped by Django
-    as every cursor is: query log (`connection.queries`, `CaptureQueriesContext`), execute
-    wrappers, Django's exceptions."""
-    from django.db.backends.postgresql.base import ServerBindingCursor
-
-    connection.validate_thread_sharing()
-    cursor = ServerBindingCursor(raw)
-    if connection.queries_logged:
-        return _ServerBindingDebugWrapper(cursor, connection)
-    return connection.make_cursor(cursor)
+        connection.queries_log.append({"sql": logged, "time": f"{time.monotonic() - started:.3f}"})
 
 
 def _begin_command(raw):
@@ -277,7 +288,7 @@ def transaction_settings():
     return () if conf.get("INBOUND_NURTURE_SYNCHRONOUS_COMMIT") else (ASYNCHRONOUS_COMMIT,)
 
 
-def _lock_pipelined(item, lead, *, site_id, address_hash):
+def _lock_pipelined(item, lead, *, site_id, address_hash, cursors):
     """BEGIN, the lead's lock and the enrolment's lock in one pipeline: one round trip.
 
     If this call begins the transaction (the dispatcher's case), the transaction's settings go
@@ -285,17 +296,21 @@ def _lock_pipelined(item, lead, *, site_id, address_hash):
     alone: they would last until the outer transaction ends."""
     from psycopg import pq
 
-    with _preparing() as raw, _server_cursor(raw) as lead_cursor, _server_cursor(raw) as enrolment_cursor:
-        begins = raw.pgconn.transaction_status == pq.TransactionStatus.IDLE
-        settings = transaction_settings() if begins else ()
-        with connection.wrap_database_errors, raw.pipeline() as pipeline:
-            if not begin_in(raw, pipeline, settings):
+    raw = cursors.raw
+    begins = raw.pgconn.transaction_status == pq.TransactionStatus.IDLE
+    settings = transaction_settings() if begins else ()
+    with preparing(raw), connection.wrap_database_errors:
+        with raw.pipeline() as pipeline:
+            if begin_in(raw, pipeline, settings):
+                if connection.queries_logged:
+                    connection.queries_log.append({"sql": "BEGIN", "time": "0.000"})
+            else:
                 for command in settings:  # psycopg sends its BEGIN first
-                    raw.execute(command)
-            lead_cursor.execute(lock_lead_sql(), [lead.pk])
-            enrolment_cursor.execute(*lock_enrolment_sql(item, site_id=site_id, address_hash=address_hash))
+                    _execute(cursors.lead, command)
+            _execute(cursors.lead, lock_lead_sql(), [lead.pk])
+            _execute(cursors.enrolment, *lock_enrolment_sql(item, site_id=site_id, address_hash=address_hash))
         # Leaving the pipeline sent a Sync and read every result (an error is raised there).
-        return refresh_lead(lead, lead_cursor.fetchone()), enrolment_found(enrolment_cursor.fetchall())
+        return refresh_lead(lead, cursors.lead.fetchone()), enrolment_found(cursors.enrolment.fetchall())
 
 
 def _sent_mail_insert():
@@ -344,16 +359,18 @@ def sent_mail_delete():
     return f"DELETE FROM {_table(SentMail)} WHERE id = %s"
 
 
-def record_send(item, advance, *, lead_id, subject, message_id, template_version, tracked, now, sent_at):
+def record_send(item, advance, *, lead_id, subject, message_id, template_version, tracked, now, sent_at,
+                cursors=None):
     """Log the mail, add its delivery row and move the enrolment on. Returns the delivery id,
     or None if the step had a delivery already (then nothing is logged; the enrolment still
-    moves on, as the step has been handled)."""
+    moves on, as the step has been handled). `cursors` as for `lock_for_send`."""
     if connection.vendor == "postgresql":
-        with _preparing() as raw, _server_cursor(raw) as cursor:
-            cursor.execute(record_cte(), record_params(
+        cursors = cursors or Cursors.current()
+        with preparing(cursors.raw), connection.wrap_database_errors:
+            _execute(cursors.lead, record_cte(), record_params(
                 item, advance, lead_id=lead_id, subject=subject, message_id=message_id,
                 template_version=template_version, tracked=tracked, now=now, sent_at=sent_at))
-            sent_mail_id, delivery_id = cursor.fetchone()
+            sent_mail_id, delivery_id = cursors.lead.fetchone()
     else:
         with connection.cursor() as cursor:
             cursor.execute(_sent_mail_insert(), _sent_mail_row(lead_id, subject, message_id, template_version,
