@@ -29,7 +29,8 @@ class SentMail(models.Model):
                     (MARKETING, _("marketing")), (PREFERENCES, _("preference link")),
                     (ERASURE, _("erasure confirmation")), (SALES, _("hand-over to sales (internal)"))]
 
-    lead = models.ForeignKey("inbound.Lead", on_delete=models.CASCADE, related_name="sent_mails")
+    lead = models.ForeignKey("inbound.Lead", on_delete=models.CASCADE, related_name="sent_mails",
+                             db_index=False)  # the (lead, sent_at) index serves it
     kind = models.CharField(_("kind"), max_length=16, choices=KIND_CHOICES)
     subject = models.CharField(_("subject"), max_length=255)
     message_id = models.CharField(_("Message-ID"), max_length=255, blank=True)

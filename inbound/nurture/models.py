@@ -180,7 +180,8 @@ class Enrolment(models.Model):
     STATUS_CHOICES = [(ACTIVE, _("active")), (COMPLETED, _("completed")), (EXITED, _("left")),
                       (FAILED, _("stopped after failed sends"))]
 
-    track = models.ForeignKey(Track, on_delete=models.CASCADE, related_name="enrolments")
+    track = models.ForeignKey(Track, on_delete=models.CASCADE, related_name="enrolments",
+                              db_index=False)  # the unique (track, lead) index serves it
     lead = models.ForeignKey("inbound.Lead", on_delete=models.CASCADE, related_name="enrolments")
     status = models.CharField(_("status"), max_length=16, choices=STATUS_CHOICES, default=ACTIVE)
     enrolled_at = models.DateTimeField(_("entered"), default=timezone.now)
@@ -216,7 +217,8 @@ class Delivery(models.Model):
     STATUS_CHOICES = [(SENT, _("sent")), (SKIPPED, _("skipped (condition)")),
                       (BLOCKED, _("not sent (no consent)")), (FAILED, _("failed"))]
 
-    enrolment = models.ForeignKey(Enrolment, on_delete=models.CASCADE, related_name="deliveries")
+    enrolment = models.ForeignKey(Enrolment, on_delete=models.CASCADE, related_name="deliveries",
+                                  db_index=False)  # the unique (enrolment, step) index serves it
     step = models.ForeignKey(Step, on_delete=models.SET_NULL, null=True, related_name="deliveries")
     status = models.CharField(_("status"), max_length=16, choices=STATUS_CHOICES)
     sent_mail = models.ForeignKey("inbound.SentMail", on_delete=models.SET_NULL, null=True, blank=True,
