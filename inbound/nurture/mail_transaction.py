@@ -25,6 +25,7 @@ def mail_transaction(cache):
 class _MailTransaction:
     def __init__(self, cache):
         self.cache = cache
+        self._current = None
 
     def __enter__(self):
         self._atomic = transaction.atomic()
@@ -35,7 +36,11 @@ class _MailTransaction:
         return self._atomic.__exit__(*exc_info)
 
     def _cursors(self):
-        return statements.Cursors.current(self.cache) if connection.vendor == "postgresql" else None
+        if connection.vendor != "postgresql":
+            return None
+        if self._current is None:  # once per mail: the connection does not change within it
+            self._current = statements.Cursors.current(self.cache)
+        return self._current
 
     def lock_for_send(self, item, lead, **where):
         return statements.lock_for_send(item, lead, cursors=self._cursors(), **where)
