@@ -301,10 +301,7 @@ def _lock_pipelined(item, lead, *, site_id, address_hash, cursors):
     settings = transaction_settings() if begins else ()
     with preparing(raw), connection.wrap_database_errors:
         with raw.pipeline() as pipeline:
-            if begin_in(raw, pipeline, settings):
-                if connection.queries_logged:
-                    connection.queries_log.append({"sql": "BEGIN", "time": "0.000"})
-            else:
+            if not begin_in(raw, pipeline, settings):  # (Django logs the BEGIN of its `atomic`)
                 for command in settings:  # psycopg sends its BEGIN first
                     _execute(cursors.lead, command)
             _execute(cursors.lead, lock_lead_sql(), [lead.pk])
