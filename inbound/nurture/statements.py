@@ -106,7 +106,7 @@ def lock_lead_sql():
             f"WHERE id = %s{for_update}")
 
 
-def refresh_lead(lead, row):
+def _refresh_lead(lead, row):
     if row is None:
         return False
     lead.email, lead.key = row[0], row[1]
@@ -118,7 +118,7 @@ def lock_lead(lead):
     """Lock the lead's row and refresh `lead` from it; False if the lead no longer exists."""
     with connection.cursor() as cursor:
         cursor.execute(lock_lead_sql(), [lead.pk])
-        return refresh_lead(lead, cursor.fetchone())
+        return _refresh_lead(lead, cursor.fetchone())
 
 
 def lock_enrolment_sql(item, *, site_id, address_hash):
@@ -135,7 +135,7 @@ def lock_enrolment_sql(item, *, site_id, address_hash):
     return sql, params
 
 
-def enrolment_found(rows):
+def _enrolment_found(rows):
     if not rows:
         return None
     events = [_Event(purpose_id, kind) for purpose_id, kind, _suppressed in rows if purpose_id is not None]
@@ -151,7 +151,7 @@ def lock_enrolment(item, *, site_id, address_hash):
     """
     with connection.cursor() as cursor:
         cursor.execute(*lock_enrolment_sql(item, site_id=site_id, address_hash=address_hash))
-        return enrolment_found(cursor.fetchall())
+        return _enrolment_found(cursor.fetchall())
 
 
 def lock_for_send(item, lead, *, site_id, address_hash, cursors=None):
@@ -182,7 +182,7 @@ def lock_for_send(item, lead, *, site_id, address_hash, cursors=None):
 
 
 @contextmanager
-def preparing(raw):
+def _preparing(raw):
     """The psycopg connection `raw` preparing what server-binding cursors run (see above)."""
     threshold = raw.prepare_threshold
     if threshold is None and "prepare_threshold" not in connection.settings_dict["OPTIONS"]:
@@ -253,7 +253,7 @@ def _begin_command(raw):
 ASYNCHRONOUS_COMMIT = b"SET LOCAL synchronous_commit TO off"
 
 
-def begin_in(raw, pipeline, settings=()):
+def _begin_in(raw, pipeline, settings=()):
     """Queue the transaction's BEGIN (and then `settings`, SET LOCAL commands) at the head of a
     new pipeline, if it has not begun; True if it did.
 
@@ -280,7 +280,7 @@ def begin_in(raw, pipeline, settings=()):
     return True
 
 
-def transaction_settings():
+def _transaction_settings():
     """SET LOCAL commands for a mail's transaction: asynchronous commit unless
     INBOUND_NURTURE_SYNCHRONOUS_COMMIT (see `inbound.conf`)."""
     from .. import conf
@@ -292,22 +292,22 @@ def _lock_pipelined(item, lead, *, site_id, address_hash, cursors):
     """BEGIN, the lead's lock and the enrolment's lock in one pipeline: one round trip.
 
     If this call begins the transaction (the dispatcher's case), the transaction's settings go
-    with the BEGIN (`transaction_settings`); inside a transaction begun before, they are left
+    with the BEGIN (`_transaction_settings`); inside a transaction begun before, they are left
     alone: they would last until the outer transaction ends."""
     from psycopg import pq
 
     raw = cursors.raw
     begins = raw.pgconn.transaction_status == pq.TransactionStatus.IDLE
-    settings = transaction_settings() if begins else ()
-    with preparing(raw), connection.wrap_database_errors:
+    settings = _transaction_settings() if begins else ()
+    with _preparing(raw), connection.wrap_database_errors:
         with raw.pipeline() as pipeline:
-            if not begin_in(raw, pipeline, settings):  # (Django logs the BEGIN of its `atomic`)
+            if not _begin_in(raw, pipeline, settings):  # (Django logs the BEGIN of its `atomic`)
                 for command in settings:  # psycopg sends its BEGIN first
                     _execute(cursors.lead, command)
             _execute(cursors.lead, lock_lead_sql(), [lead.pk])
             _execute(cursors.enrolment, *lock_enrolment_sql(item, site_id=site_id, address_hash=address_hash))
         # Leaving the pipeline sent a Sync and read every result (an error is raised there).
-        return refresh_lead(lead, cursors.lead.fetchone()), enrolment_found(cursors.enrolment.fetchall())
+        return _refresh_lead(lead, cursors.lead.fetchone()), _enrolment_found(cursors.enrolment.fetchall())
 
 
 def _sent_mail_insert():
@@ -345,13 +345,13 @@ def _sent_mail_row(lead_id, subject, message_id, template_version, sent_at):
     return [lead_id, SentMail.MARKETING, subject[:255], message_id[:255], template_version, _value(sent_at)]
 
 
-def record_params(item, advance, *, lead_id, subject, message_id, template_version, tracked, now, sent_at):
+def _record_params(item, advance, *, lead_id, subject, message_id, template_version, tracked, now, sent_at):
     """The parameters of `record_cte()`."""
     return [*_sent_mail_row(lead_id, subject, message_id, template_version, sent_at),
             item.pk, advance.step_id, Delivery.SENT, tracked, _value(now), *_advance_params(item.pk, advance)]
 
 
-def sent_mail_delete():
+def _sent_mail_delete():
     """The mail log row of a step that had a delivery already (`record_send`)."""
     return f"DELETE FROM {_table(SentMail)} WHERE id = %s"
 
@@ -363,8 +363,8 @@ def record_send(item, advance, *, lead_id, subject, message_id, template_version
     moves on, as the step has been handled). `cursors` as for `lock_for_send`."""
     if connection.vendor == "postgresql":
         cursors = cursors or Cursors.current()
-        with preparing(cursors.raw), connection.wrap_database_errors:
-            _execute(cursors.lead, record_cte(), record_params(
+        with _preparing(cursors.raw), connection.wrap_database_errors:
+            _execute(cursors.lead, record_cte(), _record_params(
                 item, advance, lead_id=lead_id, subject=subject, message_id=message_id,
                 template_version=template_version, tracked=tracked, now=now, sent_at=sent_at))
             sent_mail_id, delivery_id = cursors.lead.fetchone()
@@ -380,7 +380,7 @@ def record_send(item, advance, *, lead_id, subject, message_id, template_version
             cursor.execute(_advance_update(), _advance_params(item.pk, advance))
     if delivery_id is None:
         with connection.cursor() as cursor:
-            cursor.execute(sent_mail_delete(), [sent_mail_id])
+            cursor.execute(_sent_mail_delete(), [sent_mail_id])
     return delivery_id
 
 
