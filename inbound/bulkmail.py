@@ -54,12 +54,18 @@ from . import smtp_pipelining
 SHORT_HEADER = 77
 
 
+def _written_as_is(name, value):
+    """Whether "name: value" is a line the standard folding leaves exactly as it is: short plain
+    ASCII, nothing for it to fold or tidy."""
+    return (value.isascii() and value.isprintable() and value == value.strip() and "  " not in value
+            and len(name) + 2 + len(value) <= SHORT_HEADER)
+
+
 class BulkPolicy(Compat32):
     """`compat32`, with short plain ASCII header lines written without `Header` folding."""
 
     def _fold(self, name, value, sanitize):
-        if (isinstance(value, str) and value.isascii() and value.isprintable() and value == value.strip()
-                and "  " not in value and len(name) + 2 + len(value) <= SHORT_HEADER):
+        if isinstance(value, str) and _written_as_is(name, value):
             return f"{name}: {value}{self.linesep}"
         return super()._fold(name, value, sanitize)
 
@@ -105,12 +111,6 @@ def _fixed_header(name, value, encoding):
     return _fold(*forbid_multi_line_headers(name, value, encoding))
 
 
-def _short_ascii(name, value):
-    """Whether `BulkPolicy` writes "name: value" as it is (and Django leaves it alone)."""
-    return (value.isascii() and value.isprintable() and value == value.strip() and "  " not in value
-            and len(name) + 2 + len(value) <= SHORT_HEADER and name.lower() != "subject")
-
-
 # A value without whitespace or the folding algorithm's split characters (";" and ","), nor
 # anything that could start an encoded word: a URL in angle brackets with a signed token.
 _UNBREAKABLE = re.compile(r"[A-Za-z0-9_:/.<>-]+")
@@ -124,7 +124,7 @@ def _header(name, value, encoding):
     one it cannot break (`_UNBREAKABLE`) that would pass the line length on a line of its own.
     Both are written directly, anything else goes through both."""
     value = str(value)
-    if _short_ascii(name, value):
+    if _written_as_is(name, value) and name.lower() != "subject":
         return f"{name}: {value}\r\n".encode()
     if (len(name) + 2 + len(value) > LONGEST_UNFOLDED and name.lower() != "subject"
             and _UNBREAKABLE.fullmatch(value)):

@@ -18,7 +18,7 @@ One run (`dispatch_due`, called by beat every minute):
    loses at most the transaction in flight, which the next run repeats. The statements of
    this transaction are written as SQL (`statements`), prepared once per connection: three
    round trips per mail on PostgreSQL (BEGIN with the two locks, the record, COMMIT), over
-   psycopg cursors kept for the batch (`mail_transaction`); what a
+   psycopg cursors kept for the batch (`Batch.cursors`); what a
    batch shares (steps, legal state, sender and footer per site, rendered bodies and mail
    templates) is read or rendered once per batch. The mail's bytes are written directly
    (`bulkmail.message_bytes`) and its envelope is pipelined (`smtp_pipelining`).
@@ -57,7 +57,6 @@ from ..mailframes import FrameCache
 from ..marketing import marketing_site, send_decision
 from ..suppression import address_hash
 from . import conditions, enrolment, statements
-from .mail_transaction import mail_transaction
 from .models import Delivery, Enrolment, Step, Track
 from .rendering import TEMPLATE_VERSION, BodyCache, build_step_mail
 from .schedule import BusinessHours, due_at
@@ -135,7 +134,7 @@ class Batch:
         self._mail = mail_connection
         self._own_mail = mail_connection is None
         self._pacer = pacer or Pacer()
-        self.transactions = {}  # what `mail_transaction` keeps for the batch (its cursors)
+        self._cursors = None
         self.server_unavailable = False
 
     def steps(self, track_id):
@@ -166,6 +165,14 @@ class Batch:
             self._tracking_ids[site_id] = {pk for pk, _marketing, channel in rows
                                            if channel == ConsentPurpose.TRACKING}
         return self._marketing_ids[site_id], self._tracking_ids[site_id]
+
+    def cursors(self):
+        """The per-mail statements' cursors (`statements.Cursors`), kept for the batch;
+        None on SQLite."""
+        if connection.vendor != "postgresql":
+            return None
+        self._cursors = statements.Cursors.current(self._cursors)
+        return self._cursors
 
     def mail_connection(self):
         if self._mail is None:
@@ -336,8 +343,10 @@ def _send(item, step, steps, batch, persona_id):
     the enrolment on, send. The commit follows the server's "250 OK"; an exception rolls it all
     back."""
     lead = item.lead
-    with mail_transaction(batch.transactions) as mail:
-        found = mail.lock_for_send(item, lead, site_id=lead.site_id, address_hash=address_hash(lead.email))
+    with transaction.atomic():
+        cursors = batch.cursors()
+        found = statements.lock_for_send(item, lead, site_id=lead.site_id,
+                                         address_hash=address_hash(lead.email), cursors=cursors)
         if found is None:
             return "skipped"  # the lead was erased, or another dispatcher handled it, meanwhile
         states, suppressed = found
@@ -353,10 +362,11 @@ def _send(item, step, steps, batch, persona_id):
         tracked = any(states.get(pk) == ConsentEvent.CONFIRMED for pk in tracking_ids)
         shared = batch.shared(lead.site)
         message_id = make_msgid(domain=shared.message_id_domain)
-        delivery_id = mail.record_send(
+        delivery_id = statements.record_send(
             item, _next(item, step, steps, batch, batch.hours(lead.site)), lead_id=lead.pk,
             subject=" ".join(str(step.subject).split()), message_id=message_id,
-            template_version=TEMPLATE_VERSION, tracked=tracked, now=batch.now, sent_at=timezone.now())
+            template_version=TEMPLATE_VERSION, tracked=tracked, now=batch.now, sent_at=timezone.now(),
+            cursors=cursors)
         if delivery_id is None:
             return "skipped"  # handled before, never again
         message = build_step_mail(lead, step, persona_id=persona_id, delivery_id=delivery_id, tracked=tracked,

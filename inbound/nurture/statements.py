@@ -29,7 +29,7 @@ locks stay two statements: the server runs the messages of a pipeline one after 
 the second statement is bound (and takes its READ COMMITTED snapshot) only after the first has
 its row lock, exactly as above. The per-mail statements (`lock_for_send`, `record_send`) go
 through psycopg cursors of Django's own connection that bind on the server (`Cursors`, kept for
-a batch by the dispatcher's `mail_transaction`; not wrapped by Django, whose wrappers cost as
+a batch by the dispatcher (`Batch.cursors`); not wrapped by Django, whose wrappers cost as
 much CPU as the statement: they are in `connection.queries` and `CaptureQueriesContext` all the
 same, and their errors are Django's), so psycopg prepares them: the server parses and plans
 each of them once per connection instead of once per mail. That is three round trips per mail
@@ -196,7 +196,7 @@ def _preparing(raw):
 class Cursors:
     """Cursors of Django's psycopg connection that bind on the server, so that psycopg prepares
     their statements: one for the lead's lock and the record, one for the enrolment's lock. The
-    dispatcher keeps them for a batch (`mail_transaction`); a single call makes its own."""
+    dispatcher keeps them for a batch (`dispatch.Batch.cursors`); a single call makes its own."""
 
     def __init__(self, raw):
         import psycopg
@@ -206,18 +206,13 @@ class Cursors:
         self.enrolment = psycopg.Cursor(raw)
 
     @classmethod
-    def current(cls, cache=None):
-        """Cursors of the connection as it is now, from `cache` (a dict) if they are still its."""
+    def current(cls, previous=None):
+        """Cursors of the connection as it is now: `previous` if they are still its."""
         connection.close_if_health_check_failed()
         connection.ensure_connection()
         connection.validate_thread_sharing()
         raw = connection.connection
-        cursors = cache.get("cursors") if cache is not None else None
-        if cursors is None or cursors.raw is not raw:
-            cursors = cls(raw)
-            if cache is not None:
-                cache["cursors"] = cursors
-        return cursors
+        return previous if previous is not None and previous.raw is raw else cls(raw)
 
 
 def _execute(cursor, sql, params=None):
