@@ -23,7 +23,11 @@ which configures and starts no mail server): it accepts and discards, on a free 
 - the dispatcher: `dispatch_due()` in 1 process, then (after resetting the enrolments) in 2
   processes at once, each started and set up before the clock starts, until nothing is due;
 - with `--aiosmtpd`, first the bare loop against an aiosmtpd sink in its own process, to show
-  what a Python sink costs.
+  what a Python sink costs;
+- with `--celery`, last, the dispatcher as deployed: a `celery worker` (one process per core)
+  on Redis (127.0.0.1:6379, database 13, purged first), this script queueing beat's task every
+  minute, with the default time budget; timed from the first beat message to the sink's last
+  mail.
 
 Reports mails per second, CPU milliseconds per mail (the dispatcher processes, their
 PostgreSQL backends, the sink), the machine's CPU use during each run and how much of it was
@@ -438,6 +442,59 @@ def run_dispatchers(env, port, processes, sink):
             "machine": load.percent, "others": load.others(python + database + sink_cpu, seconds)}
 
 
+# --- as deployed: a Celery worker at beat's cadence ------------------------------------------
+
+CELERY_BROKER = "redis://127.0.0.1:6379/13"
+BEAT_INTERVAL = 60.0  # seconds, as CELERY_BEAT_SCHEDULE["inbound-dispatch-nurture"]
+
+
+def run_celery(env, port, expected, sink, tmp):
+    """The dispatcher as deployed: a Celery worker (prefork, one process per core, as
+    `celery worker` starts by default) on a Redis broker, with the default time budget, and this
+    process as beat, queueing `inbound.tasks.dispatch_nurture` at once and then every minute
+    until the sink has every mail. Timed from the first beat message to the last mail the sink
+    accepted, so enrolment, fan-out, the budget and the wait for the next beat all count."""
+    from celery import Celery
+
+    concurrency = os.cpu_count() or 1
+    os.environ["CELERY_BROKER_URL"] = CELERY_BROKER  # Celery reads it before any broker= given
+    beat = Celery("bench-beat", broker=CELERY_BROKER)
+    beat.conf.broker_connection_retry_on_startup = True
+    beat.control.purge()
+    worker_env = {**env, "CELERY_BROKER_URL": CELERY_BROKER, "EMAIL_URL": f"smtp://127.0.0.1:{port}"}
+    log = open(Path(tmp) / "celery-worker.log", "wb")  # noqa: SIM115
+    worker = subprocess.Popen(
+        [str(Path(PYTHON).with_name("celery")), "-A", "leadsite", "worker", "-c", str(concurrency),
+         "-l", "WARNING", "-n", "bench-nurture@%h", "--without-gossip", "--without-mingle"],
+        env=worker_env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not beat.control.ping(timeout=0.5):
+            if time.monotonic() > deadline or worker.poll() is not None:
+                raise SystemExit(f"the Celery worker did not start (see {log.name})")
+        before, beats = sink.count(), 0
+        started = next_beat = time.perf_counter()
+        with MachineLoad() as load:
+            while sink.count() - before < expected:
+                now = time.perf_counter()
+                if now >= next_beat:
+                    beat.send_task("inbound.tasks.dispatch_nurture")
+                    beats += 1
+                    next_beat += BEAT_INTERVAL
+                if now - started > 600 + expected / 100:
+                    raise SystemExit(f"as deployed: {sink.count() - before} of {expected} mails after "
+                                     f"{now - started:.0f} s (see {log.name})")
+                time.sleep(0.02)
+            seconds = time.perf_counter() - started
+    finally:
+        worker.terminate()
+        worker.wait(60)
+        log.close()
+        os.environ["CELERY_BROKER_URL"] = env["CELERY_BROKER_URL"]
+    return {"processes": concurrency, "seconds": seconds, "sent": expected, "rate": expected / seconds,
+            "beats": beats, "machine": load.percent}
+
+
 # --- queries and profile, in this process ----------------------------------------------------
 
 def queries_per_batch(batch_size):
@@ -568,6 +625,16 @@ def measure(args, tmp, prepared):
                 problems.append(f"{processes} process(es): not only sent: {run['other']}")
         figures["baselines"].append(bare_loop(sink.port, messages, args.leads, sink))
         print(f"  bare smtplib loop → smtp-sink: {figures['baselines'][-1]['rate']:,.0f} mails/s", flush=True)
+        if args.celery:
+            reset_enrolments(timezone.now())
+            figures["celery"] = run_celery(prepared["env"], sink.port, args.leads, sink, tmp)
+            deployed = figures["celery"]
+            print(f"  Celery worker, beat every minute: {args.leads:,} mails in {deployed['seconds']:.1f} s, "
+                  f"{deployed['rate']:,.0f} mails/s", flush=True)
+            problems += [f"as deployed: {problem}" for problem in check_sent(args.leads)]
+            figures["baselines"].append(bare_loop(sink.port, messages, args.leads, sink))
+            print(f"  bare smtplib loop → smtp-sink: {figures['baselines'][-1]['rate']:,.0f} mails/s",
+                  flush=True)
         reset_enrolments(timezone.now())
         figures["queries"] = queries_per_batch(figures["batch_size"])
         if args.show_queries:
@@ -612,6 +679,13 @@ def report(args, prepared, figures, problems, uptimes):
               f"| {run['rate']:,.0f} | {ratios[-1]:.0%} of {reference:,.0f} | {run['python_ms']:.3f} "
               f"| {run['database_ms']:.3f} | {run['sink_ms']:.3f} | {run['machine']:.0f} % "
               f"| {run['others']:.0f} % |")
+    celery = figures.get("celery")
+    if celery:
+        reference = (figures["baselines"][-2]["rate"] + figures["baselines"][-1]["rate"]) / 2
+        print(f"| as deployed: Celery worker ({celery['processes']} processes, Redis), beat every minute, "
+              f"default time budget ({celery['beats']} beat runs) | {celery['rate']:,.0f} "
+              f"| {celery['rate'] / reference:.0%} of {reference:,.0f} | – | – | – "
+              f"| {celery['machine']:.0f} % | – |")
     queries = figures["queries"]
     print(f"\nQueries per batch of {queries['sent']} mails: {queries['claim']} to claim + "
           f"{queries['process']} to process = {queries['claim'] + queries['process']}, "
@@ -635,6 +709,9 @@ def main():
                         help="share of leads that also confirmed tracking (their links are signed redirects)")
     parser.add_argument("--processes", default="1,2", help="dispatcher runs, comma-separated process counts")
     parser.add_argument("--aiosmtpd", action="store_true", help="also the bare loop against an aiosmtpd sink")
+    parser.add_argument("--celery", action="store_true",
+                        help="also as deployed: a Celery worker on Redis, this script queueing beat's "
+                             "task every minute")
     parser.add_argument("--profile", action="store_true", help="cProfile a few batches in this process")
     parser.add_argument("--show-queries", action="store_true", help="print the statements of one mail")
     parser.add_argument("--database", default=DATABASE,

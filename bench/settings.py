@@ -13,8 +13,9 @@ DEBUG = env.bool("DEBUG", default=False)
 # form is measured, not the "too many requests" answer.
 INBOUND_SUBMISSIONS_PER_CLIENT_PER_HOUR = 10**9
 
-# Confirmation mails are built and "sent" but go nowhere.
-EMAIL_BACKEND = "django.core.mail.backends.dummy.EmailBackend"
+# Confirmation mails are built and "sent" but go nowhere, unless EMAIL_URL names a sink.
+if "EMAIL_URL" not in env.ENVIRON:
+    EMAIL_BACKEND = "django.core.mail.backends.dummy.EmailBackend"
 
 # Count the database queries of every request in a response header (X-Bench-Queries).
 MIDDLEWARE = ["bench.middleware.QueryCountMiddleware", *MIDDLEWARE]

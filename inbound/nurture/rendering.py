@@ -73,15 +73,18 @@ class BodyCache:
 
     def __init__(self):
         self._bodies = {}
+        self._per_lead = {}  # step id: whether its body is rendered for each lead (`_uses_lead`)
 
     def body(self, step, site, lead_id, persona_id):
-        recipient = VisitorPersona(lead_id=lead_id, persona_id=persona_id)
-        if _uses_lead(step):
-            return render_body(step, site, recipient)
         key = (step.pk, persona_id)
-        if key not in self._bodies:
-            self._bodies[key] = render_body(step, site, recipient)
-        return self._bodies[key]
+        if key in self._bodies:
+            return self._bodies[key]
+        if step.pk not in self._per_lead:
+            self._per_lead[step.pk] = _uses_lead(step)
+        body = render_body(step, site, VisitorPersona(lead_id=lead_id, persona_id=persona_id))
+        if not self._per_lead[step.pk]:
+            self._bodies[key] = body
+        return body
 
 
 def build_step_mail(lead, step, *, persona_id=None, delivery_id=None, tracked=False, cache=None,
