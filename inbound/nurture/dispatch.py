@@ -20,7 +20,8 @@ One run (`dispatch_due`, called by beat every minute):
    round trips per mail on PostgreSQL (BEGIN with the two locks, the record, COMMIT), over
    psycopg cursors kept for the batch (`Batch.cursors`); what a
    batch shares (steps, legal state, sender and footer per site, rendered bodies and mail
-   templates) is read or rendered once per batch. The mail's bytes are written directly
+   templates) is read or rendered once per batch, the per-site state before the first mail's
+   transaction (`Batch.prepare`), so no lead's lock waits for it. The mail's bytes are written directly
    (`bulkmail.message_bytes`) and its envelope is pipelined (`smtp_pipelining`).
    If the server cannot be reached (rather than refusing one mail), the run stops and releases the
    rest of its batch unattempted: an outage costs one attempt per run, not one per due mail.
@@ -166,6 +167,15 @@ class Batch:
                                            if channel == ConsentPurpose.TRACKING}
         return self._marketing_ids[site_id], self._tracking_ids[site_id]
 
+    def prepare(self, site):
+        """Read what every mail of `site` needs (legal state, business hours, consent purposes,
+        sender and footer) now, before the batch's first mail: not inside its transaction, where
+        the lead's lock would be held while it is read."""
+        if not self.legal_missing(site):
+            self.shared(site)
+        self.hours(site)
+        self.purpose_ids(site.pk)
+
     def cursors(self):
         """The per-mail statements' cursors (`statements.Cursors`), kept for the batch;
         None on SQLite."""
@@ -270,6 +280,8 @@ def process_batch(ids, batch):
     sites = Site.objects.in_bulk({item.lead.site_id for item in enrolments})
     for item in enrolments:
         item.lead.site = sites[item.lead.site_id]  # one Site object per site, not per lead
+    for site in sites.values():
+        batch.prepare(site)
     lead_of = {item.pk: item.lead_id for item in enrolments}
     used = {step.condition for track_id in {item.track_id for item in enrolments}
             for step in batch.steps(track_id)}

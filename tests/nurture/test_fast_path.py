@@ -353,6 +353,43 @@ def test_a_mail_costs_five_queries_whatever_the_size_of_the_batch(demo_site, mai
     assert Delivery.objects.filter(sent_mail__isnull=False).count() == SentMail.objects.count() == 12
 
 
+def _mail_transactions(logged):
+    """The statements of each mail's transaction, in order: the outermost atomic blocks (here
+    savepoints in the test's transaction) that lock a lead."""
+    lock_lead = statements.lock_lead_sql().split("%s")[0]
+    blocks, depth = [], 0
+    for sql in logged:
+        if sql.startswith("SAVEPOINT"):
+            depth += 1
+            if depth == 1:
+                blocks.append([])
+        if depth:
+            blocks[-1].append(sql)
+        if sql.startswith(("RELEASE SAVEPOINT", "ROLLBACK TO SAVEPOINT")):
+            depth -= 1
+    return [block for block in blocks if any(sql.startswith(lock_lead) for sql in block)]
+
+
+@pytest.mark.django_db
+def test_the_first_mail_of_a_batch_holds_the_leads_lock_no_longer_than_the_others(demo_site, mailoutbox):
+    """What a batch reads once per site (legal state, sender and footer, business hours, consent
+    purposes) is read before its first mail's transaction, not while that holds a lead's lock."""
+    per_mail = 5 if connection.vendor == "postgresql" else 7
+    track = make_track(demo_site, steps=1)
+    make_confirmed_leads(demo_site, 3, prefix="first-")
+    enrol_eligible(track)
+    now = timezone.now()
+    ids = claim(now, 100)
+    with CaptureQueriesContext(connection) as queries:
+        batch = Batch(now)
+        result = process_batch(ids, batch)
+        batch.close()
+
+    assert result.sent == 3
+    mails = _mail_transactions([query["sql"] for query in queries.captured_queries])
+    assert [len(mail) for mail in mails] == [per_mail] * 3, mails[0]
+
+
 needs_postgresql = pytest.mark.skipif(connection.vendor != "postgresql",
                                       reason="PostgreSQL only: prepared statements and pipeline mode")
 
