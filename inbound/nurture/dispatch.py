@@ -136,6 +136,7 @@ class Batch:
         self._own_mail = mail_connection is None
         self._pacer = pacer or Pacer()
         self._cursors = None
+        self._postgresql = connection.vendor == "postgresql"
         self.server_unavailable = False
 
     def steps(self, track_id):
@@ -179,7 +180,7 @@ class Batch:
     def cursors(self):
         """The per-mail statements' cursors (`statements.Cursors`), kept for the batch;
         None on SQLite."""
-        if connection.vendor != "postgresql":
+        if not self._postgresql:
             return None
         self._cursors = statements.Cursors.current(self._cursors)
         return self._cursors

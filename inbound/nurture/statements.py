@@ -46,7 +46,7 @@ from contextlib import contextmanager
 from datetime import UTC
 from typing import NamedTuple
 
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.transaction import TransactionManagementError
 from django.utils.dateparse import parse_datetime
 
@@ -85,10 +85,11 @@ def _table(model):
     return _q(model._meta.db_table)
 
 
-def _value(value):
-    """A datetime as the backend stores it (raw SQL gets no field conversion)."""
+def _value(value, adapt=None):
+    """A datetime as the backend stores it (raw SQL gets no field conversion); `adapt`: the
+    connection's `ops.adapt_datetimefield_value`, if the caller has it at hand."""
     if hasattr(value, "tzinfo"):
-        return connection.ops.adapt_datetimefield_value(value)
+        return (adapt or connection.ops.adapt_datetimefield_value)(value)
     return value
 
 
@@ -100,6 +101,7 @@ def _datetime(value):
     return value
 
 
+@functools.cache  # the statements' text depends on the database backend only, as `_q`
 def lock_lead_sql():
     for_update = " FOR UPDATE" if connection.features.has_select_for_update else ""
     return (f"SELECT email, {_q('key')}, restricted_at, objected_at FROM {_table(Lead)} "
@@ -121,18 +123,22 @@ def lock_lead(lead):
         return _refresh_lead(lead, cursor.fetchone())
 
 
-def lock_enrolment_sql(item, *, site_id, address_hash):
-    last_step = "e.last_step_id IS NULL" if item.last_step_id is None else "e.last_step_id = %s"
+@functools.cache
+def _lock_enrolment_text(after_a_step):
+    last_step = "e.last_step_id = %s" if after_a_step else "e.last_step_id IS NULL"
     for_update = " FOR UPDATE OF e" if connection.features.has_select_for_update_of else ""
-    sql = (f"SELECT c.purpose_id, c.kind, EXISTS (SELECT 1 FROM {_table(SuppressionEntry)} "
-           f"WHERE site_id = %s AND address_hash = %s) "
-           f"FROM {_table(Enrolment)} e LEFT JOIN {_table(ConsentEvent)} c ON c.lead_id = e.lead_id "
-           f"WHERE e.id = %s AND e.{_q('status')} = %s AND e.{_q('position')} = %s AND {last_step} "
-           f"ORDER BY c.seq{for_update}")
+    return (f"SELECT c.purpose_id, c.kind, EXISTS (SELECT 1 FROM {_table(SuppressionEntry)} "
+            f"WHERE site_id = %s AND address_hash = %s) "
+            f"FROM {_table(Enrolment)} e LEFT JOIN {_table(ConsentEvent)} c ON c.lead_id = e.lead_id "
+            f"WHERE e.id = %s AND e.{_q('status')} = %s AND e.{_q('position')} = %s AND {last_step} "
+            f"ORDER BY c.seq{for_update}")
+
+
+def lock_enrolment_sql(item, *, site_id, address_hash):
     params = [site_id, address_hash, item.pk, Enrolment.ACTIVE, item.position]
     if item.last_step_id is not None:
         params.append(item.last_step_id)
-    return sql, params
+    return _lock_enrolment_text(item.last_step_id is not None), params
 
 
 def _enrolment_found(rows):
@@ -182,10 +188,11 @@ def lock_for_send(item, lead, *, site_id, address_hash, cursors=None):
 
 
 @contextmanager
-def _preparing(raw):
-    """The psycopg connection `raw` preparing what server-binding cursors run (see above)."""
+def _preparing(cursors):
+    """The psycopg connection of `cursors` preparing what server-binding cursors run (see above)."""
+    raw = cursors.raw
     threshold = raw.prepare_threshold
-    if threshold is None and "prepare_threshold" not in connection.settings_dict["OPTIONS"]:
+    if threshold is None and "prepare_threshold" not in cursors.db.settings_dict["OPTIONS"]:
         raw.prepare_threshold = 0  # prepared on first use; client-binding cursors never prepare
     try:
         yield raw
@@ -198,37 +205,40 @@ class Cursors:
     their statements: one for the lead's lock and the record, one for the enrolment's lock. The
     dispatcher keeps them for a batch (`dispatch.Batch.cursors`); a single call makes its own."""
 
-    def __init__(self, raw):
+    def __init__(self, db):
         import psycopg
 
-        self.raw = raw
-        self.lead = psycopg.Cursor(raw)
-        self.enrolment = psycopg.Cursor(raw)
+        self.db = db  # Django's connection itself, not the `connection` proxy (looked up per use)
+        self.raw = db.connection
+        self.lead = psycopg.Cursor(self.raw)
+        self.enrolment = psycopg.Cursor(self.raw)
 
     @classmethod
     def current(cls, previous=None):
         """Cursors of the connection as it is now: `previous` if they are still its."""
-        connection.close_if_health_check_failed()
-        connection.ensure_connection()
-        connection.validate_thread_sharing()
-        raw = connection.connection
-        return previous if previous is not None and previous.raw is raw else cls(raw)
+        db = connections[DEFAULT_DB_ALIAS]
+        db.close_if_health_check_failed()
+        db.ensure_connection()
+        db.validate_thread_sharing()
+        if previous is not None and previous.db is db and previous.raw is db.connection:
+            return previous
+        return cls(db)
 
 
-def _execute(cursor, sql, params=None):
+def _execute(db, cursor, sql, params=None):
     """`cursor.execute`, in Django's query log (`connection.queries`, `CaptureQueriesContext`)
-    while Django logs queries, with the values as Django logs every statement."""
-    if not connection.queries_logged:
+    while Django logs queries on `db`, with the values as Django logs every statement."""
+    if not db.queries_logged:
         return cursor.execute(sql, params)
     started = time.monotonic()
     try:
         return cursor.execute(sql, params)
     finally:
         try:
-            logged = connection.ops.compose_sql(sql, params) if params else sql
-        except connection.Database.DataError:
+            logged = db.ops.compose_sql(sql, params) if params else sql
+        except db.Database.DataError:
             logged = sql
-        connection.queries_log.append({"sql": logged, "time": f"{time.monotonic() - started:.3f}"})
+        db.queries_log.append({"sql": logged, "time": f"{time.monotonic() - started:.3f}"})
 
 
 def _begin_command(raw):
@@ -291,16 +301,17 @@ def _lock_pipelined(item, lead, *, site_id, address_hash, cursors):
     alone: they would last until the outer transaction ends."""
     from psycopg import pq
 
-    raw = cursors.raw
+    raw, db = cursors.raw, cursors.db
     begins = raw.pgconn.transaction_status == pq.TransactionStatus.IDLE
     settings = _transaction_settings() if begins else ()
-    with _preparing(raw), connection.wrap_database_errors:
+    with _preparing(cursors), db.wrap_database_errors:
         with raw.pipeline() as pipeline:
             if not _begin_in(raw, pipeline, settings):  # (Django logs the BEGIN of its `atomic`)
                 for command in settings:  # psycopg sends its BEGIN first
-                    _execute(cursors.lead, command)
-            _execute(cursors.lead, lock_lead_sql(), [lead.pk])
-            _execute(cursors.enrolment, *lock_enrolment_sql(item, site_id=site_id, address_hash=address_hash))
+                    _execute(db, cursors.lead, command)
+            _execute(db, cursors.lead, lock_lead_sql(), [lead.pk])
+            _execute(db, cursors.enrolment,
+                     *lock_enrolment_sql(item, site_id=site_id, address_hash=address_hash))
         # Leaving the pipeline sent a Sync and read every result (an error is raised there).
         return _refresh_lead(lead, cursors.lead.fetchone()), _enrolment_found(cursors.enrolment.fetchall())
 
@@ -321,12 +332,14 @@ def _advance_update():
             f"ended_at = %s WHERE id = %s")
 
 
-def _advance_params(enrolment_id, advance):
+def _advance_params(enrolment_id, advance, adapt=None):
     status = Enrolment.COMPLETED if advance.completed else Enrolment.ACTIVE
-    return [advance.step_id, advance.position, _value(advance.at), _value(advance.next_due_at), status,
-            _value(advance.at) if advance.completed else None, enrolment_id]
+    at = _value(advance.at, adapt)
+    return [advance.step_id, advance.position, at, _value(advance.next_due_at, adapt), status,
+            at if advance.completed else None, enrolment_id]
 
 
+@functools.cache
 def record_cte():
     """`record_send` on PostgreSQL: one statement (data-modifying CTEs); its parameters are the
     mail log row's, then enrolment, step, status, tracked and time of the delivery, then
@@ -336,14 +349,17 @@ def record_cte():
             f"a AS ({_advance_update()}) SELECT (SELECT id FROM s), (SELECT id FROM d)")
 
 
-def _sent_mail_row(lead_id, subject, message_id, template_version, sent_at):
-    return [lead_id, SentMail.MARKETING, subject[:255], message_id[:255], template_version, _value(sent_at)]
+def _sent_mail_row(lead_id, subject, message_id, template_version, sent_at, adapt=None):
+    return [lead_id, SentMail.MARKETING, subject[:255], message_id[:255], template_version,
+            _value(sent_at, adapt)]
 
 
-def _record_params(item, advance, *, lead_id, subject, message_id, template_version, tracked, now, sent_at):
+def _record_params(item, advance, *, lead_id, subject, message_id, template_version, tracked, now, sent_at,
+                   adapt=None):
     """The parameters of `record_cte()`."""
-    return [*_sent_mail_row(lead_id, subject, message_id, template_version, sent_at),
-            item.pk, advance.step_id, Delivery.SENT, tracked, _value(now), *_advance_params(item.pk, advance)]
+    return [*_sent_mail_row(lead_id, subject, message_id, template_version, sent_at, adapt),
+            item.pk, advance.step_id, Delivery.SENT, tracked, _value(now, adapt),
+            *_advance_params(item.pk, advance, adapt)]
 
 
 def _sent_mail_delete():
@@ -358,10 +374,12 @@ def record_send(item, advance, *, lead_id, subject, message_id, template_version
     moves on, as the step has been handled). `cursors` as for `lock_for_send`."""
     if connection.vendor == "postgresql":
         cursors = cursors or Cursors.current()
-        with _preparing(cursors.raw), connection.wrap_database_errors:
-            _execute(cursors.lead, record_cte(), _record_params(
+        db = cursors.db
+        with _preparing(cursors), db.wrap_database_errors:
+            _execute(db, cursors.lead, record_cte(), _record_params(
                 item, advance, lead_id=lead_id, subject=subject, message_id=message_id,
-                template_version=template_version, tracked=tracked, now=now, sent_at=sent_at))
+                template_version=template_version, tracked=tracked, now=now, sent_at=sent_at,
+                adapt=db.ops.adapt_datetimefield_value))
             sent_mail_id, delivery_id = cursors.lead.fetchone()
     else:
         with connection.cursor() as cursor:
