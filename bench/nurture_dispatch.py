@@ -454,8 +454,13 @@ def run_celery(env, port, expected, sink, tmp):
     process as beat, queueing `inbound.tasks.dispatch_nurture` at once and then every minute
     until the sink has every mail. Timed from the first beat message to the last mail the sink
     accepted, so enrolment, fan-out, the budget and the wait for the next beat all count."""
+    import redis
     from celery import Celery
 
+    try:
+        redis.Redis.from_url(CELERY_BROKER, socket_connect_timeout=2).ping()
+    except redis.RedisError as exc:
+        raise SystemExit(f"--celery needs Redis at {CELERY_BROKER} ({exc})") from exc
     concurrency = os.cpu_count() or 1
     os.environ["CELERY_BROKER_URL"] = CELERY_BROKER  # Celery reads it before any broker= given
     beat = Celery("bench-beat", broker=CELERY_BROKER)

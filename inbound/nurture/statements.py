@@ -85,11 +85,10 @@ def _table(model):
     return _q(model._meta.db_table)
 
 
-def _value(value, adapt=None):
-    """A datetime as the backend stores it (raw SQL gets no field conversion); `adapt`: the
-    connection's `ops.adapt_datetimefield_value`, if the caller has it at hand."""
+def _value(value):
+    """A datetime as the backend stores it (raw SQL gets no field conversion)."""
     if hasattr(value, "tzinfo"):
-        return (adapt or connection.ops.adapt_datetimefield_value)(value)
+        return connection.ops.adapt_datetimefield_value(value)
     return value
 
 
@@ -332,11 +331,10 @@ def _advance_update():
             f"ended_at = %s WHERE id = %s")
 
 
-def _advance_params(enrolment_id, advance, adapt=None):
+def _advance_params(enrolment_id, advance):
     status = Enrolment.COMPLETED if advance.completed else Enrolment.ACTIVE
-    at = _value(advance.at, adapt)
-    return [advance.step_id, advance.position, at, _value(advance.next_due_at, adapt), status,
-            at if advance.completed else None, enrolment_id]
+    return [advance.step_id, advance.position, _value(advance.at), _value(advance.next_due_at), status,
+            _value(advance.at) if advance.completed else None, enrolment_id]
 
 
 @functools.cache
@@ -349,17 +347,14 @@ def record_cte():
             f"a AS ({_advance_update()}) SELECT (SELECT id FROM s), (SELECT id FROM d)")
 
 
-def _sent_mail_row(lead_id, subject, message_id, template_version, sent_at, adapt=None):
-    return [lead_id, SentMail.MARKETING, subject[:255], message_id[:255], template_version,
-            _value(sent_at, adapt)]
+def _sent_mail_row(lead_id, subject, message_id, template_version, sent_at):
+    return [lead_id, SentMail.MARKETING, subject[:255], message_id[:255], template_version, _value(sent_at)]
 
 
-def _record_params(item, advance, *, lead_id, subject, message_id, template_version, tracked, now, sent_at,
-                   adapt=None):
+def _record_params(item, advance, *, lead_id, subject, message_id, template_version, tracked, now, sent_at):
     """The parameters of `record_cte()`."""
-    return [*_sent_mail_row(lead_id, subject, message_id, template_version, sent_at, adapt),
-            item.pk, advance.step_id, Delivery.SENT, tracked, _value(now, adapt),
-            *_advance_params(item.pk, advance, adapt)]
+    return [*_sent_mail_row(lead_id, subject, message_id, template_version, sent_at),
+            item.pk, advance.step_id, Delivery.SENT, tracked, _value(now), *_advance_params(item.pk, advance)]
 
 
 def _sent_mail_delete():
@@ -378,8 +373,7 @@ def record_send(item, advance, *, lead_id, subject, message_id, template_version
         with _preparing(cursors), db.wrap_database_errors:
             _execute(db, cursors.lead, record_cte(), _record_params(
                 item, advance, lead_id=lead_id, subject=subject, message_id=message_id,
-                template_version=template_version, tracked=tracked, now=now, sent_at=sent_at,
-                adapt=db.ops.adapt_datetimefield_value))
+                template_version=template_version, tracked=tracked, now=now, sent_at=sent_at))
             sent_mail_id, delivery_id = cursors.lead.fetchone()
     else:
         with connection.cursor() as cursor:
